@@ -1,0 +1,1 @@
+"""Neighbourwatch: the backend for neighbourhood-watch mobile apps."""

@@ -1,0 +1,1 @@
+"""Users, passwords, access and refresh tokens, and the dependencies that authenticate."""

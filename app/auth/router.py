@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import Form, Request, Response, status
+from fastapi.responses import JSONResponse
+
+from app.auth import service
+from app.auth.deps import AdminUser, AuthContextDep, CurrentUser
+from app.auth.schemas import (
+    AdminUserUpdate,
+    LogoutRequest,
+    MeUpdate,
+    OAuthError,
+    RegisterRequest,
+    TokenResponse,
+    UserRead,
+)
+from app.db import SessionDep
+from app.routing import make_router, problem_responses
+
+router = make_router(prefix="/v1", tags=["auth"])
+jwks_router = make_router(tags=["auth"])
+
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": OAuthError, "description": "RFC 6749 §5.2 error"},
+    429: {"model": OAuthError, "description": "Too many failed sign-ins; see Retry-After"},
+}
+
+
+@router.post(
+    "/auth/register",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserRead,
+    responses=problem_responses(409),
+)
+async def register_user(
+    data: RegisterRequest, session: SessionDep, ctx: AuthContextDep
+) -> UserRead:
+    """Create a resident account."""
+    user = await service.register(session, ctx, data)
+    return UserRead.model_validate(user)
+
+
+@router.post("/auth/token", response_model=TokenResponse, responses=_OAUTH_ERRORS)
+async def create_token(
+    request: Request,
+    session: SessionDep,
+    ctx: AuthContextDep,
+    grant_type: Annotated[str | None, Form(description="`password` or `refresh_token`")] = None,
+    username: Annotated[str | None, Form(description="The account's email")] = None,
+    password: Annotated[str | None, Form()] = None,
+    refresh_token: Annotated[str | None, Form()] = None,
+    scope: Annotated[str | None, Form()] = None,
+) -> Response:
+    """OAuth2 token endpoint (RFC 6749): the password and refresh_token grants.
+
+    Form-encoded, as RFC 6749 requires; errors are answered as RFC 6749 §5.2.
+    """
+    try:
+        if grant_type == "password":
+            if not username or not password:
+                raise service.OAuthError("invalid_request", "username and password are required.")
+            address = request.client.host if request.client else "unknown"
+            answer = await service.password_grant(session, ctx, username, password, address)
+        elif grant_type == "refresh_token":
+            if not refresh_token:
+                raise service.OAuthError("invalid_request", "refresh_token is required.")
+            answer = await service.refresh_grant(session, ctx, refresh_token)
+        elif not grant_type:
+            raise service.OAuthError(
+                "invalid_request",
+                "grant_type is required (the body must be application/x-www-form-urlencoded).",
+            )
+        else:
+            raise service.OAuthError(
+                "unsupported_grant_type", f"grant_type {grant_type!r} is not supported."
+            )
+    except service.OAuthError as exc:
+        # Answered, not raised: the transaction still commits, which a detected refresh
+        # token reuse needs so that its family stays revoked.
+        headers = dict(_NO_STORE)
+        if exc.retry_after_s is not None:
+            headers["Retry-After"] = str(exc.retry_after_s)
+        body = OAuthError(error=exc.error, error_description=exc.description)
+        return JSONResponse(body.model_dump(exclude_none=True), exc.status, headers=headers)
+    return JSONResponse(answer.model_dump(exclude_none=True), headers=_NO_STORE)
+
+
+@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
+async def logout_session(data: LogoutRequest, session: SessionDep) -> None:
+    """Revoke a refresh token and every token rotated from the same sign-in."""
+    await service.logout(session, data.refresh_token)
+
+
+@router.get("/me", response_model=UserRead, responses=problem_responses(401))
+async def read_me(user: CurrentUser) -> UserRead:
+    return UserRead.model_validate(user)
+
+
+@router.patch("/me", response_model=UserRead, responses=problem_responses(401))
+async def update_me(data: MeUpdate, user: CurrentUser, session: SessionDep) -> UserRead:
+    user = await service.update_me(session, user, data)
+    return UserRead.model_validate(user)
+
+
+@router.patch(
+    "/admin/users/{user_id}",
+    response_model=UserRead,
+    tags=["admin"],
+    responses=problem_responses(401, 403, 404, 409),
+)
+async def update_user_role(
+    user_id: uuid.UUID, data: AdminUserUpdate, _admin: AdminUser, session: SessionDep
+) -> UserRead:
+    """Set a user's global role, and an agency user's jurisdiction (admin only)."""
+    user = await service.admin_update_user(session, user_id, data)
+    return UserRead.model_validate(user)
+
+
+@jwks_router.get("/.well-known/jwks.json")
+async def read_jwks(ctx: AuthContextDep) -> dict[str, list[dict[str, Any]]]:
+    """Public keys for verifying access tokens (empty when tokens are HS256)."""
+    return ctx.tokens.jwks()

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import re
+import uuid
+import zoneinfo
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, EmailStr, Field, field_validator
+
+from app.auth.models import Role
+from app.geo.schemas import Area
+from app.schemas import RequestModel, ResponseModel
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# BCP 47 language tag, the shape apps send (`en`, `en-GB`, `zh-Hant-TW`).
+_LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+
+def _display_name(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _timezone(value: str) -> str:
+    if value not in zoneinfo.available_timezones():
+        raise ValueError("must be an IANA time zone such as Europe/London")
+    return value
+
+
+DisplayName = Annotated[str, Field(min_length=1, max_length=80), AfterValidator(_display_name)]
+Locale = Annotated[str, Field(max_length=35, pattern=_LOCALE.pattern, examples=["en-GB"])]
+TimeZone = Annotated[
+    str, Field(max_length=64, examples=["Europe/London"]), AfterValidator(_timezone)
+]
+# NIST SP 800-63B: at least 8 characters, long passphrases allowed, no composition rules.
+Password = Annotated[str, Field(min_length=8, max_length=256)]
+
+
+class RegisterRequest(RequestModel):
+    email: EmailStr
+    password: Password
+    display_name: DisplayName
+
+    @field_validator("email")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.lower()
+
+
+class UserRead(ResponseModel):
+    id: uuid.UUID
+    email: str
+    display_name: str
+    role: Role
+    locale: str | None = None
+    timezone: str | None = None
+    jurisdiction: dict[str, Any] | None = Field(
+        default=None, description="An agency user's area (GeoJSON)"
+    )
+    created_at: datetime
+
+
+class MeUpdate(RequestModel):
+    display_name: DisplayName | None = None
+    locale: Locale | None = None
+    timezone: TimeZone | None = None
+
+
+class AdminUserUpdate(RequestModel):
+    role: Role | None = None
+    jurisdiction: Area | None = None
+
+
+class LogoutRequest(RequestModel):
+    refresh_token: Annotated[str, Field(min_length=1, max_length=512)]
+
+
+class TokenResponse(ResponseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105
+    expires_in: int = Field(description="Seconds until the access token expires")
+    refresh_token: str | None = None
+    scope: str | None = None
+
+
+class OAuthError(ResponseModel):
+    """An RFC 6749 §5.2 error, as the token endpoint answers."""
+
+    error: Literal[
+        "invalid_request",
+        "invalid_client",
+        "invalid_grant",
+        "unauthorized_client",
+        "unsupported_grant_type",
+        "invalid_scope",
+        "temporarily_unavailable",
+    ]
+    error_description: str | None = None

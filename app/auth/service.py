@@ -1,0 +1,227 @@
+"""Account and token rules: registration, the OAuth2 grants, rotation, logout, roles."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.models import RefreshToken, Role, User
+from app.auth.passwords import PasswordHasher
+from app.auth.schemas import AdminUserUpdate, MeUpdate, RegisterRequest, TokenResponse
+from app.auth.tokens import TokenService, hash_refresh_token, new_refresh_token
+from app.db import utcnow
+from app.problems import Problem, conflict, not_found
+from app.ratelimit import RateLimiter
+from app.settings import Settings
+
+
+@dataclass(frozen=True)
+class AuthContext:
+    """What the auth rules need besides the session; one per app."""
+
+    settings: Settings
+    tokens: TokenService
+    hasher: PasswordHasher
+    limiter: RateLimiter
+
+
+class OAuthError(Exception):
+    """An error the token endpoint answers in RFC 6749 §5.2 form."""
+
+    def __init__(
+        self, error: str, description: str, status: int = 400, retry_after_s: int | None = None
+    ) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+        self.status = status
+        self.retry_after_s = retry_after_s
+
+
+async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
+    result = await session.execute(select(User).where(User.email == email.lower()))
+    return result.scalar_one_or_none()
+
+
+async def register(session: AsyncSession, ctx: AuthContext, data: RegisterRequest) -> User:
+    password_hash = await ctx.hasher.hash(data.password)
+    if await get_user_by_email(session, data.email) is not None:
+        raise conflict("An account with this email exists already.", kind="email-taken")
+    user = User(
+        email=data.email.lower(),
+        password_hash=password_hash,
+        display_name=data.display_name,
+        role=Role.resident.value,
+    )
+    session.add(user)
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # a concurrent registration won the race
+        raise conflict("An account with this email exists already.", kind="email-taken") from exc
+    return user
+
+
+async def issue_tokens(
+    session: AsyncSession, ctx: AuthContext, user: User, family_id: uuid.UUID | None = None
+) -> TokenResponse:
+    access, expires_in = ctx.tokens.issue_access(user.id, user.role)
+    refresh, refresh_hash = new_refresh_token()
+    session.add(
+        RefreshToken(
+            user_id=user.id,
+            family_id=family_id or uuid.uuid4(),
+            token_hash=refresh_hash,
+            expires_at=utcnow() + timedelta(seconds=ctx.settings.refresh_token_ttl_s),
+        )
+    )
+    await session.flush()
+    return TokenResponse(access_token=access, expires_in=expires_in, refresh_token=refresh)
+
+
+def _login_keys(email: str, address: str) -> tuple[str, str]:
+    return f"login:account:{email.lower()}", f"login:address:{address}"
+
+
+async def password_grant(
+    session: AsyncSession, ctx: AuthContext, email: str, password: str, address: str
+) -> TokenResponse:
+    settings = ctx.settings
+    account_key, address_key = _login_keys(email, address)
+    wait = max(
+        await ctx.limiter.retry_after(account_key, settings.login_failures_per_account),
+        await ctx.limiter.retry_after(address_key, settings.login_failures_per_address),
+    )
+    if wait:
+        # Checked before the password is hashed, so a guesser cannot burn our CPU either.
+        raise OAuthError(
+            "temporarily_unavailable",
+            f"Too many failed sign-in attempts; try again in {wait} seconds.",
+            status=429,
+            retry_after_s=wait,
+        )
+    user = await get_user_by_email(session, email)
+    if not await ctx.hasher.verify(password, user.password_hash if user else None) or not user:
+        await ctx.limiter.hit(account_key, settings.login_failure_window_s)
+        await ctx.limiter.hit(address_key, settings.login_failure_window_s)
+        raise OAuthError("invalid_grant", "The email or password is wrong.")
+    # An honest user's earlier typos do not count against their next sign-in.
+    await ctx.limiter.reset(account_key)
+    return await issue_tokens(session, ctx, user)
+
+
+async def _revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+async def refresh_grant(session: AsyncSession, ctx: AuthContext, token: str) -> TokenResponse:
+    """Rotate a refresh token. Reuse of a rotated token revokes its whole family.
+
+    The caller must commit even when this raises: a detected reuse has to stick.
+    """
+    result = await session.execute(
+        select(RefreshToken).where(RefreshToken.token_hash == hash_refresh_token(token))
+    )
+    stored = result.scalar_one_or_none()
+    invalid = OAuthError("invalid_grant", "The refresh token is invalid, expired or revoked.")
+    if stored is None or stored.revoked_at is not None:
+        raise invalid
+    if stored.rotated_at is not None:
+        await _revoke_family(session, stored.family_id)
+        raise invalid
+    if stored.expires_at <= utcnow():
+        raise invalid
+    # Conditional update: of two concurrent uses of one token, exactly one rotates it
+    # and the other is treated as the reuse it is.
+    rotated = await session.execute(
+        update(RefreshToken)
+        .where(
+            RefreshToken.id == stored.id,
+            RefreshToken.rotated_at.is_(None),
+            RefreshToken.revoked_at.is_(None),
+        )
+        .values(rotated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if rotated.rowcount != 1:  # type: ignore[attr-defined]
+        await _revoke_family(session, stored.family_id)
+        raise invalid
+    user = await get_user(session, stored.user_id)
+    if user is None:
+        raise invalid
+    return await issue_tokens(session, ctx, user, family_id=stored.family_id)
+
+
+async def logout(session: AsyncSession, token: str) -> None:
+    result = await session.execute(
+        select(RefreshToken.family_id).where(RefreshToken.token_hash == hash_refresh_token(token))
+    )
+    family_id = result.scalar_one_or_none()
+    if family_id is not None:
+        await _revoke_family(session, family_id)
+
+
+async def update_me(session: AsyncSession, user: User, data: MeUpdate) -> User:
+    for field, value in data.model_dump(exclude_unset=True).items():
+        if field == "display_name" and value is None:
+            raise Problem(422, "display_name cannot be null.", kind="validation-error")
+        setattr(user, field, value)
+    await session.flush()
+    return user
+
+
+async def admin_update_user(
+    session: AsyncSession, user_id: uuid.UUID, data: AdminUserUpdate
+) -> User:
+    user = await get_user(session, user_id)
+    if user is None:
+        raise not_found("user")
+    changes = data.model_dump(exclude_unset=True, mode="json")
+    new_role = changes.get("role", user.role)
+    if user.role == Role.admin and new_role != Role.admin:
+        admins = await session.scalar(
+            select(func.count()).select_from(User).where(User.role == Role.admin.value)
+        )
+        if (admins or 0) <= 1:
+            raise conflict("The last admin cannot be demoted.", kind="last-admin")
+    user.role = new_role
+    if "jurisdiction" in changes:
+        user.jurisdiction = changes["jurisdiction"]
+    if new_role != Role.agency:
+        user.jurisdiction = None
+    await session.flush()
+    return user
+
+
+async def create_admin(
+    session: AsyncSession, ctx: AuthContext, email: str, password: str, display_name: str
+) -> tuple[User, bool]:
+    """Create an admin, or promote (and re-password) an existing account. True if created."""
+    existing = await get_user_by_email(session, email)
+    password_hash = await ctx.hasher.hash(password)
+    if existing is not None:
+        existing.role = Role.admin.value
+        existing.password_hash = password_hash
+        await session.flush()
+        return existing, False
+    user = User(
+        email=email.lower(),
+        password_hash=password_hash,
+        display_name=display_name,
+        role=Role.admin.value,
+    )
+    session.add(user)
+    await session.flush()
+    return user, True

@@ -1,0 +1,139 @@
+"""`nwatch`: serve, migrate, openapi, create-admin."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+
+from app.settings import Settings
+
+
+def _ensure_sqlite_dir(settings: Settings) -> None:
+    if settings.is_sqlite and ":///" in settings.database_url:
+        path = settings.database_url.split(":///", 1)[1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.logs import configure_logging
+
+    settings = Settings()
+    settings.check()
+    configure_logging(settings.log_level, settings.log_format)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        proxy_headers=True,
+        log_config=None,
+        access_log=False,
+    )
+    return 0
+
+
+def cmd_migrate(_args: argparse.Namespace) -> int:
+    from app.migrate import upgrade
+
+    settings = Settings()
+    _ensure_sqlite_dir(settings)
+    upgrade(settings.database_url)
+    print(f"migrated {settings.shape} database to head", file=sys.stderr)
+    return 0
+
+
+def cmd_openapi(args: argparse.Namespace) -> int:
+    from pydantic import SecretStr
+
+    from app.main import create_app
+
+    # The document does not depend on the deployment: build it from a throwaway config,
+    # so that generating it needs no secrets and touches no database.
+    settings = Settings(database_url="sqlite+aiosqlite://", jwt_secret=SecretStr("o" * 32))
+    document = json.dumps(create_app(settings).openapi(), indent=2, sort_keys=True) + "\n"
+    if args.check:
+        current = Path(args.output).read_text() if Path(args.output).exists() else ""
+        if current != document:
+            print(f"{args.output} is stale: run `nwatch openapi`", file=sys.stderr)
+            return 1
+        return 0
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(document)
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_create_admin(args: argparse.Namespace) -> int:
+    from app.auth import service
+    from app.auth.passwords import PasswordHasher
+    from app.auth.tokens import TokenService
+    from app.db import create_engine, create_sessionmaker
+    from app.ratelimit import MemoryRateLimiter
+
+    settings = Settings()
+    password = os.environ.get("NW_ADMIN_PASSWORD") or getpass.getpass("Password: ")
+    if len(password) < 8:
+        print("the password must have at least 8 characters", file=sys.stderr)
+        return 2
+
+    async def run() -> bool:
+        engine = create_engine(settings)
+        ctx = service.AuthContext(
+            settings,
+            TokenService(settings),
+            PasswordHasher(settings.password_hash_time_cost, settings.password_hash_memory_kib),
+            MemoryRateLimiter(),
+        )
+        try:
+            async with create_sessionmaker(engine)() as session, session.begin():
+                _, created = await service.create_admin(
+                    session, ctx, args.email, password, args.display_name
+                )
+                return created
+        finally:
+            await engine.dispose()
+
+    created = asyncio.run(run())
+    print(f"{'created' if created else 'promoted'} admin {args.email}", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="nwatch", description="Neighbourwatch API")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the API")
+    serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="migrate the database to the newest revision")
+    migrate.set_defaults(func=cmd_migrate)
+
+    openapi = sub.add_parser("openapi", help="write the OpenAPI document")
+    openapi.add_argument("--output", default="openapi/openapi.json")
+    openapi.add_argument("--check", action="store_true", help="fail if the file is stale")
+    openapi.set_defaults(func=cmd_openapi)
+
+    admin = sub.add_parser("create-admin", help="create or promote an admin account")
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--display-name", default="Administrator")
+    admin.set_defaults(func=cmd_create_admin)
+
+    args = parser.parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Phones registered for push."""

@@ -1,0 +1,1 @@
+"""GeoJSON areas (RFC 7946), their validation, and spatial helpers."""

@@ -1,0 +1,89 @@
+"""The application factory: routers, problem handlers, middleware and the lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from app import problems
+from app.auth.passwords import PasswordHasher
+from app.auth.router import jwks_router
+from app.auth.router import router as auth_router
+from app.auth.service import AuthContext
+from app.auth.tokens import TokenService
+from app.db import create_engine, create_sessionmaker
+from app.devices.router import router as devices_router
+from app.health import router as health_router
+from app.metrics import Metrics
+from app.middleware import RequestContextMiddleware
+from app.migrate import head_revision
+from app.openapi import build_openapi, operation_id
+from app.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+The API behind neighbourhood-watch mobile apps: accounts and devices, watch groups,
+citizen incident reports, geofenced alerts delivered by push and WebSocket, and
+integrations (Open311 GeoReport v2, CAP 1.2).
+
+Errors are RFC 9457 problem documents (`application/problem+json`), except at the
+OAuth2 token endpoint, which answers as RFC 6749 §5.2. Lists are cursor-paginated.
+"""
+
+TAGS: list[dict[str, Any]] = [
+    {"name": "auth", "description": "Accounts, sign-in and tokens"},
+    {"name": "devices", "description": "Phones registered for push"},
+    {"name": "admin", "description": "Administration (admin role only)"},
+    {"name": "operations", "description": "Health, readiness and metrics"},
+]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    settings.check()
+    tokens = TokenService(settings)  # fails fast on a bad key configuration
+    hasher = PasswordHasher(settings.password_hash_time_cost, settings.password_hash_memory_kib)
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        limiter: RateLimiter = RedisRateLimiter(redis) if redis else MemoryRateLimiter()
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.auth = AuthContext(settings, tokens, hasher, limiter)
+        log.info("started", extra={"shape": settings.shape, "jwt_alg": tokens.algorithm})
+        try:
+            yield
+        finally:
+            if redis is not None:
+                await redis.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Neighbourwatch API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.schema_head = head_revision()
+    problems.install(app)
+    for router in (auth_router, jwks_router, devices_router, health_router):
+        app.include_router(router)
+    app.add_middleware(
+        RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, metrics=metrics
+    )
+    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,80 @@
+"""Runtime settings, read from `NW_*` environment variables.
+
+The defaults describe the embedded shape (SQLite under `var/`, everything in one
+process), so `make run` works with no configuration at all. The scaled shape
+(PostgreSQL) refuses to start without its secrets: see `Settings.check_scaled`.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigurationError(RuntimeError):
+    """The settings describe a deployment that must not start."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NW_", extra="ignore", frozen=True)
+
+    database_url: str = "sqlite+aiosqlite:///var/neighbourwatch.db"
+    redis_url: str | None = None
+    var_dir: Path = Path("var")
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    # Tokens. HS256 with jwt_secret unless a key pair is configured (EdDSA or RS256,
+    # chosen by the key's type).
+    jwt_secret: SecretStr | None = None
+    jwt_private_key_file: Path | None = None
+    jwt_public_key_file: Path | None = None
+    jwt_issuer: str = "neighbourwatch"
+    jwt_audience: str = "neighbourwatch-api"
+    access_token_ttl_s: int = Field(default=900, ge=60, le=86_400)
+    refresh_token_ttl_s: int = Field(default=30 * 86_400, ge=3_600)
+
+    # Argon2id cost; the defaults are argon2-cffi's (RFC 9106 low-memory profile).
+    password_hash_time_cost: int = Field(default=3, ge=1)
+    password_hash_memory_kib: int = Field(default=65_536, ge=1024)
+
+    # Failed sign-ins allowed per window before answering 429.
+    login_failures_per_account: int = Field(default=10, ge=1)
+    login_failures_per_address: int = Field(default=50, ge=1)
+    login_failure_window_s: int = Field(default=900, ge=1)
+
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0)
+    db_pool_size: int = Field(default=10, ge=1)
+
+    log_level: str = "INFO"
+    log_format: Literal["auto", "json", "text"] = "auto"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def shape(self) -> Literal["embedded", "scaled"]:
+        return "embedded" if self.is_sqlite else "scaled"
+
+    @cached_property
+    def uses_key_pair(self) -> bool:
+        return self.jwt_private_key_file is not None
+
+    def check(self) -> None:
+        """Refuse configurations that are unsafe or incomplete."""
+        if (self.jwt_private_key_file is None) != (self.jwt_public_key_file is None):
+            raise ConfigurationError(
+                "NW_JWT_PRIVATE_KEY_FILE and NW_JWT_PUBLIC_KEY_FILE go together"
+            )
+        if self.shape == "scaled" and self.jwt_secret is None and not self.uses_key_pair:
+            raise ConfigurationError(
+                "the scaled shape needs NW_JWT_SECRET or a key pair "
+                "(NW_JWT_PRIVATE_KEY_FILE, NW_JWT_PUBLIC_KEY_FILE); it never generates one"
+            )
+        if self.jwt_secret is not None and len(self.jwt_secret.get_secret_value()) < 32:
+            raise ConfigurationError("NW_JWT_SECRET must be at least 32 characters")
