@@ -32,3 +32,19 @@ def head_revision() -> str:
     head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
     assert head is not None, "no migrations found"
     return head
+
+
+# Objects that exist in the database but not in the models, on purpose: PostGIS's own
+# table, the SQLite R*Tree (a virtual table and its shadow tables) and the PostGIS bbox
+# column with its GiST index, which the geo index manages through raw SQL.
+def include_name(name: str | None, type_: str, _parents: object) -> bool:
+    if type_ == "table":
+        return not (name == "spatial_ref_sys" or (name or "").startswith("geo_rtree"))
+    return True
+
+
+def include_object(
+    _obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    unmodelled = {("column", "bbox"), ("index", "ix_geo_entries_bbox")}
+    return not (reflected and compare_to is None and (type_, name) in unmodelled)

@@ -3,5 +3,18 @@
 from app.auth.models import RefreshToken, User
 from app.db import Base
 from app.devices.models import Device
+from app.geo.models import GeoEntry
+from app.groups.models import Group, Invitation, Membership
+from app.push.models import OutboxEvent
 
-__all__ = ["Base", "Device", "RefreshToken", "User"]
+__all__ = [
+    "Base",
+    "Device",
+    "GeoEntry",
+    "Group",
+    "Invitation",
+    "Membership",
+    "OutboxEvent",
+    "RefreshToken",
+    "User",
+]

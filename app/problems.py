@@ -132,10 +132,15 @@ def problem_response(problem: Problem, request: Request | None = None) -> JSONRe
     )
 
 
+# Tags of discriminated unions, which pydantic puts into error locations
+# (`area.Polygon.coordinates`) although they are not fields the client wrote.
+UNION_TAGS = frozenset({"Point", "Polygon", "MultiPolygon"})
+
+
 def _field_path(loc: tuple[int | str, ...]) -> tuple[str, str]:
     """Split a pydantic location into where it was (body, query, …) and a dotted path."""
     where = str(loc[0]) if loc else "body"
-    rest = [str(part) for part in loc[1:]]
+    rest = [str(part) for part in loc[1:] if part not in UNION_TAGS]
     return where, ".".join(rest) if rest else where
 
 
@@ -152,7 +157,7 @@ def _validation_problem(exc: RequestValidationError) -> Problem:
     errors = []
     for e in raw:
         where, path = _field_path(tuple(e.get("loc", ())))
-        message = str(e.get("msg", "invalid"))
+        message = str(e.get("msg", "invalid")).removeprefix("Value error, ")
         if where not in ("body",):
             message = f"{message} (in {where})"
         errors.append(FieldError(field=path, message=message, code=str(e.get("type"))))

@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from alembic import context
 from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app.migrate import include_name, include_object
 from app.models import Base
 from app.settings import Settings
 
 config = context.config
 target_metadata = Base.metadata
-
-# Tables that extensions own (PostGIS) and that are none of our models' business.
-FOREIGN_TABLES = frozenset({"spatial_ref_sys"})
-
-
-def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
-    return not (type_ == "table" and name in FOREIGN_TABLES)
 
 
 def database_url() -> str:
@@ -34,6 +27,7 @@ def configure(connection: Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         include_name=include_name,
+        include_object=include_object,
         compare_type=True,
         # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
         render_as_batch=connection.dialect.name == "sqlite",

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.main import create_app
-from app.migrate import head_revision
+from app.migrate import head_revision, include_name, include_object
 from app.models import Base
 from app.settings import Settings
 
@@ -28,9 +28,8 @@ async def test_models_and_migrations_agree(database_url: str) -> None:
             connection,
             opts={
                 "compare_type": True,
-                "include_name": lambda name, type_, _parents: (
-                    not (type_ == "table" and name == "spatial_ref_sys")
-                ),
+                "include_name": include_name,
+                "include_object": include_object,
             },
         )
         return list(compare_metadata(context, Base.metadata))

@@ -1,0 +1,341 @@
+"""The GeoIndex port and its adapters: SQLite R*Tree, PostGIS GiST, brute-force reference.
+
+Every adapter stores shapes in `geo_entries` and answers in two steps: its index
+narrows the candidates by bounding box (conservatively: never losing a match), then the
+exact tests of `app.geo.shapes` decide. The reference skips the first step, which is
+what the property tests compare the adapters with.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import bindparam, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.geo.shapes import (
+    Box,
+    Circle,
+    Shape,
+    circles_containing,
+    circles_touching,
+    circles_within,
+    contains,
+    from_geojson,
+    intersects,
+)
+
+# R*Tree ids are entry id * BOXES_PER_ENTRY + box number: a shape has at most two boxes
+# (split at the antimeridian), and its boxes can be found and deleted by id alone.
+BOXES_PER_ENTRY = 4
+
+_COLUMNS = "e.object_id, e.kind, e.lon, e.lat, e.radius_m, e.geojson"
+
+
+@dataclass(frozen=True)
+class Stored:
+    object_id: uuid.UUID
+    kind: str
+    lon: float | None
+    lat: float | None
+    radius_m: float | None
+    geojson: Any
+
+    def shape(self) -> Shape:
+        if self.kind == "circle":
+            assert self.lon is not None
+            assert self.lat is not None
+            return Circle(self.lon, self.lat, self.radius_m or 0.0)
+        # SQLite's JSON comes back as text through raw SQL; from_geojson takes both.
+        return from_geojson(self.geojson)
+
+
+def _stored(rows: Iterable[Any]) -> list[Stored]:
+    out = []
+    for row in rows:
+        object_id = row[0] if isinstance(row[0], uuid.UUID) else uuid.UUID(str(row[0]))
+        out.append(Stored(object_id, row[1], row[2], row[3], row[4], row[5]))
+    return out
+
+
+def _entry_values(collection: str, object_id: uuid.UUID, shape: Shape) -> dict[str, Any]:
+    if isinstance(shape, Circle):
+        return {
+            "collection": collection,
+            "object_id": object_id,
+            "kind": "circle",
+            "lon": shape.lon,
+            "lat": shape.lat,
+            "radius_m": shape.radius_m,
+            "geojson": None,
+        }
+    return {
+        "collection": collection,
+        "object_id": object_id,
+        "kind": "polygon",
+        "lon": shape.anchor[0],
+        "lat": shape.anchor[1],
+        "radius_m": None,
+        "geojson": shape.to_geojson(),
+    }
+
+
+def _dedupe(rows: Sequence[Stored]) -> list[Stored]:
+    seen: dict[uuid.UUID, Stored] = {}
+    for row in rows:
+        seen.setdefault(row.object_id, row)
+    return list(seen.values())
+
+
+def _uuid_param(session: AsyncSession, value: uuid.UUID) -> Any:
+    # Raw SQL sees what the Uuid type stores: 32 hex digits on SQLite, uuid on PostgreSQL.
+    return value.hex if session.get_bind().dialect.name == "sqlite" else value
+
+
+class GeoIndex(ABC):
+    name: str
+
+    @abstractmethod
+    async def candidates(
+        self, session: AsyncSession, collection: str, boxes: list[Box]
+    ) -> list[Stored]:
+        """Entries whose boxes overlap any of `boxes`: a superset of the true matches."""
+
+    @abstractmethod
+    async def _insert_boxes(
+        self, session: AsyncSession, entries: list[tuple[int, list[Box]]]
+    ) -> None: ...
+
+    @abstractmethod
+    async def _delete_boxes(self, session: AsyncSession, entry_ids: list[int]) -> None: ...
+
+    async def put(
+        self, session: AsyncSession, collection: str, object_id: uuid.UUID, shape: Shape
+    ) -> None:
+        """Store (or replace) the shape of one object, in the caller's transaction."""
+        await self.put_many(session, collection, [(object_id, shape)])
+
+    async def put_many(
+        self, session: AsyncSession, collection: str, items: Sequence[tuple[uuid.UUID, Shape]]
+    ) -> None:
+        """Store (or replace) many shapes in a few statements."""
+        if not items:
+            return
+        for object_id, _ in items:
+            await self.remove(session, collection, object_id)
+        rows = []
+        for object_id, shape in items:
+            values = _entry_values(collection, object_id, shape)
+            values["object_id"] = _uuid_param(session, object_id)
+            if values["geojson"] is not None:
+                values["geojson"] = json.dumps(values["geojson"])
+            rows.append(values)
+        await session.execute(
+            text(
+                "INSERT INTO geo_entries (collection, object_id, kind, lon, lat, radius_m, geojson)"
+                " VALUES (:collection, :object_id, :kind, :lon, :lat, :radius_m, :geojson)"
+            ),
+            rows,
+        )
+        ids: dict[Any, int] = {}
+        keys = [row["object_id"] for row in rows]
+        for start in range(0, len(keys), 500):
+            result = await session.execute(
+                text(
+                    "SELECT object_id, id FROM geo_entries WHERE collection = :c"
+                    " AND object_id IN :keys"
+                ).bindparams(bindparam("keys", expanding=True)),
+                {"c": collection, "keys": keys[start : start + 500]},
+            )
+            ids.update({str(k): v for k, v in result.all()})
+        await self._insert_boxes(
+            session,
+            [(ids[str(key)], shape.boxes()) for key, (_, shape) in zip(keys, items, strict=True)],
+        )
+
+    async def remove(self, session: AsyncSession, collection: str, object_id: uuid.UUID) -> None:
+        ids = (
+            (
+                await session.execute(
+                    text("SELECT id FROM geo_entries WHERE collection = :c AND object_id = :o"),
+                    {"c": collection, "o": _uuid_param(session, object_id)},
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if ids:
+            await self._delete_boxes(session, list(ids))
+            await session.execute(
+                text("DELETE FROM geo_entries WHERE id IN :ids").bindparams(
+                    bindparam("ids", expanding=True)
+                ),
+                {"ids": list(ids)},
+            )
+
+    async def intersecting(
+        self, session: AsyncSession, collection: str, shape: Shape
+    ) -> list[uuid.UUID]:
+        """Stored shapes that touch `shape` (for a point: the areas containing it)."""
+        rows = await self.candidates(session, collection, shape.boxes())
+        return _exact(rows, circles_touching, lambda stored: intersects(shape, stored), shape)
+
+    async def within(self, session: AsyncSession, collection: str, shape: Shape) -> list[uuid.UUID]:
+        """Stored shapes that lie entirely inside `shape`."""
+        rows = await self.candidates(session, collection, shape.boxes())
+        return _exact(rows, circles_within, lambda stored: contains(shape, stored), shape)
+
+    async def containing(
+        self, session: AsyncSession, collection: str, shape: Shape
+    ) -> list[uuid.UUID]:
+        """Stored areas that contain all of `shape`."""
+        rows = await self.candidates(session, collection, shape.boxes())
+        return _exact(rows, circles_containing, lambda stored: contains(stored, shape), shape)
+
+
+CircleTest = Callable[
+    [Shape, NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]], NDArray[np.bool_]
+]
+
+
+def _exact(
+    rows: Sequence[Stored], circles_test: CircleTest, test: Callable[[Shape], bool], shape: Shape
+) -> list[uuid.UUID]:
+    """The exact test: vectorised over stored circles (the many), one by one for polygons."""
+    circles = [r for r in rows if r.kind == "circle"]
+    matched: list[uuid.UUID] = []
+    if circles:
+        n = len(circles)
+        hits = circles_test(
+            shape,
+            np.fromiter((r.lon for r in circles), float, n),
+            np.fromiter((r.lat for r in circles), float, n),
+            np.fromiter((r.radius_m or 0.0 for r in circles), float, n),
+        )
+        matched = [r.object_id for r, hit in zip(circles, hits, strict=True) if hit]
+    return matched + [r.object_id for r in rows if r.kind != "circle" and test(r.shape())]
+
+
+class SQLiteRTreeIndex(GeoIndex):
+    name = "sqlite-rtree"
+
+    async def candidates(
+        self, session: AsyncSession, collection: str, boxes: list[Box]
+    ) -> list[Stored]:
+        rows: list[Stored] = []
+        for west, south, east, north in boxes:
+            result = await session.execute(
+                text(
+                    f"SELECT DISTINCT {_COLUMNS} FROM geo_rtree r"
+                    f" JOIN geo_entries e ON e.id = r.id / {BOXES_PER_ENTRY}"
+                    " WHERE r.min_lon <= :east AND r.max_lon >= :west"
+                    " AND r.min_lat <= :north AND r.max_lat >= :south AND e.collection = :c"
+                ),
+                {"west": west, "south": south, "east": east, "north": north, "c": collection},
+            )
+            rows += _stored(result.all())
+        return _dedupe(rows) if len(boxes) > 1 else rows
+
+    async def _insert_boxes(
+        self, session: AsyncSession, entries: list[tuple[int, list[Box]]]
+    ) -> None:
+        await session.execute(
+            text(
+                "INSERT INTO geo_rtree (id, min_lon, max_lon, min_lat, max_lat)"
+                " VALUES (:id, :w, :e, :s, :n)"
+            ),
+            [
+                {"id": entry_id * BOXES_PER_ENTRY + i, "w": w, "e": e, "s": s, "n": n}
+                for entry_id, boxes in entries
+                for i, (w, s, e, n) in enumerate(boxes)
+            ],
+        )
+
+    async def _delete_boxes(self, session: AsyncSession, entry_ids: list[int]) -> None:
+        for entry_id in entry_ids:
+            await session.execute(
+                text("DELETE FROM geo_rtree WHERE id >= :lo AND id < :hi"),
+                {"lo": entry_id * BOXES_PER_ENTRY, "hi": (entry_id + 1) * BOXES_PER_ENTRY},
+            )
+
+
+def boxes_wkt(boxes: list[Box]) -> str:
+    polygons = ", ".join(
+        f"(({w!r} {s!r}, {e!r} {s!r}, {e!r} {n!r}, {w!r} {n!r}, {w!r} {s!r}))"
+        for w, s, e, n in boxes
+    )
+    return f"MULTIPOLYGON({polygons})"
+
+
+class PostGISIndex(GeoIndex):
+    name = "postgis-gist"
+
+    async def candidates(
+        self, session: AsyncSession, collection: str, boxes: list[Box]
+    ) -> list[Stored]:
+        result = await session.execute(
+            text(
+                f"SELECT {_COLUMNS} FROM geo_entries e WHERE e.collection = :c"
+                " AND e.bbox && ST_GeomFromText(:query, 4326)"
+            ),
+            {"c": collection, "query": boxes_wkt(boxes)},
+        )
+        return _stored(result.all())
+
+    async def _insert_boxes(
+        self, session: AsyncSession, entries: list[tuple[int, list[Box]]]
+    ) -> None:
+        await session.execute(
+            text("UPDATE geo_entries SET bbox = ST_GeomFromText(:wkt, 4326) WHERE id = :id"),
+            [{"wkt": boxes_wkt(boxes), "id": entry_id} for entry_id, boxes in entries],
+        )
+
+    async def _delete_boxes(self, session: AsyncSession, entry_ids: list[int]) -> None:
+        return None  # the bbox column goes with its row
+
+
+class ReferenceIndex(GeoIndex):
+    """Brute force: every entry of the collection is a candidate. For tests and benches.
+
+    `frozen=True` reads each collection once and keeps it, for comparing many queries
+    against data that does not change meanwhile.
+    """
+
+    name = "reference"
+
+    def __init__(self, frozen: bool = False) -> None:
+        self._frozen: dict[str, list[Stored]] | None = {} if frozen else None
+
+    async def candidates(
+        self, session: AsyncSession, collection: str, boxes: list[Box]
+    ) -> list[Stored]:
+        if self._frozen is not None and collection in self._frozen:
+            return self._frozen[collection]
+        result = await session.execute(
+            text(f"SELECT {_COLUMNS} FROM geo_entries e WHERE e.collection = :c"),
+            {"c": collection},
+        )
+        rows = _stored(result.all())
+        if self._frozen is not None:
+            self._frozen[collection] = rows
+        return rows
+
+    async def _insert_boxes(
+        self, session: AsyncSession, entries: list[tuple[int, list[Box]]]
+    ) -> None:
+        raise NotImplementedError("the reference only reads what an adapter stored")
+
+    async def _delete_boxes(self, session: AsyncSession, entry_ids: list[int]) -> None:
+        raise NotImplementedError("the reference only reads what an adapter stored")
+
+
+def index_for(session: AsyncSession) -> GeoIndex:
+    dialect = session.get_bind().dialect.name
+    return SQLiteRTreeIndex() if dialect == "sqlite" else PostGISIndex()

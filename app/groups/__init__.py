@@ -1,0 +1,1 @@
+"""Watch groups: areas, membership with join policies, invitations and roles."""

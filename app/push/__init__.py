@@ -1,0 +1,1 @@
+"""The outbox and, later, its dispatcher and push senders."""

@@ -1,0 +1,17 @@
+"""Writing outbox events: the one path by which a change tells the world (DESIGN §3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.push.models import OutboxEvent
+
+
+async def emit(session: AsyncSession, event_type: str, payload: dict[str, Any]) -> OutboxEvent:
+    """Record an event in the caller's transaction: it exists exactly if the change does."""
+    event = OutboxEvent(event_type=event_type, payload=payload)
+    session.add(event)
+    await session.flush()
+    return event
