@@ -18,6 +18,7 @@ from app.auth.service import AuthContext
 from app.auth.tokens import TokenService
 from app.db import create_engine, create_sessionmaker
 from app.devices.router import router as devices_router
+from app.groups.router import router as groups_router
 from app.health import router as health_router
 from app.metrics import Metrics
 from app.middleware import RequestContextMiddleware
@@ -40,6 +41,7 @@ OAuth2 token endpoint, which answers as RFC 6749 §5.2. Lists are cursor-paginat
 TAGS: list[dict[str, Any]] = [
     {"name": "auth", "description": "Accounts, sign-in and tokens"},
     {"name": "devices", "description": "Phones registered for push"},
+    {"name": "groups", "description": "Watch groups, membership, invitations and roles"},
     {"name": "admin", "description": "Administration (admin role only)"},
     {"name": "operations", "description": "Health, readiness and metrics"},
 ]
@@ -80,7 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.state.schema_head = head_revision()
     problems.install(app)
-    for router in (auth_router, jwks_router, devices_router, health_router):
+    for router in (auth_router, jwks_router, devices_router, groups_router, health_router):
         app.include_router(router)
     app.add_middleware(
         RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, metrics=metrics

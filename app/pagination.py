@@ -8,7 +8,7 @@ import json
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel
@@ -19,7 +19,7 @@ from app.problems import Problem
 
 T = TypeVar("T")
 R = TypeVar("R")
-S = TypeVar("S")
+SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
 
 LimitParam = Annotated[int, Query(ge=1, le=200, description="Page size")]
 CursorParam = Annotated[
@@ -47,12 +47,12 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 
 def newest_first(
-    stmt: Select[S],
+    stmt: SelectT,
     created_col: InstrumentedAttribute[datetime],
     id_col: InstrumentedAttribute[uuid.UUID],
     cursor: str | None,
     limit: int,
-) -> Select[S]:
+) -> SelectT:
     """Order newest first (ties broken by id) and start after `cursor`; fetch one extra."""
     if cursor:
         created, row_id = decode_cursor(cursor)

@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     login_failures_per_address: int = Field(default=50, ge=1)
     login_failure_window_s: int = Field(default=900, ge=1)
 
+    # Geography: the largest polygon area accepted, and the privacy grid for locations.
+    max_area_km2: float = Field(default=2_500.0, gt=0)
+    # An agency's jurisdiction may be a whole police force area.
+    max_jurisdiction_km2: float = Field(default=50_000.0, gt=0)
+    snap_cell_m: float = Field(default=250.0, ge=50)
+
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0)
     db_pool_size: int = Field(default=10, ge=1)

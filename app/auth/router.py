@@ -113,10 +113,14 @@ async def update_me(data: MeUpdate, user: CurrentUser, session: SessionDep) -> U
     responses=problem_responses(401, 403, 404, 409),
 )
 async def update_user_role(
-    user_id: uuid.UUID, data: AdminUserUpdate, _admin: AdminUser, session: SessionDep
+    user_id: uuid.UUID,
+    data: AdminUserUpdate,
+    _admin: AdminUser,
+    session: SessionDep,
+    ctx: AuthContextDep,
 ) -> UserRead:
     """Set a user's global role, and an agency user's jurisdiction (admin only)."""
-    user = await service.admin_update_user(session, user_id, data)
+    user = await service.admin_update_user(session, ctx.settings, user_id, data)
     return UserRead.model_validate(user)
 
 

@@ -15,6 +15,7 @@ from app.auth.passwords import PasswordHasher
 from app.auth.schemas import AdminUserUpdate, MeUpdate, RegisterRequest, TokenResponse
 from app.auth.tokens import TokenService, hash_refresh_token, new_refresh_token
 from app.db import utcnow
+from app.geo.validation import AreaLimits, checked_area
 from app.problems import Problem, conflict, not_found
 from app.ratelimit import RateLimiter
 from app.settings import Settings
@@ -183,7 +184,7 @@ async def update_me(session: AsyncSession, user: User, data: MeUpdate) -> User:
 
 
 async def admin_update_user(
-    session: AsyncSession, user_id: uuid.UUID, data: AdminUserUpdate
+    session: AsyncSession, settings: Settings, user_id: uuid.UUID, data: AdminUserUpdate
 ) -> User:
     user = await get_user(session, user_id)
     if user is None:
@@ -197,7 +198,9 @@ async def admin_update_user(
         if (admins or 0) <= 1:
             raise conflict("The last admin cannot be demoted.", kind="last-admin")
     user.role = new_role
-    if "jurisdiction" in changes:
+    if data.jurisdiction is not None:
+        limits = AreaLimits(25, 200_000, settings.max_jurisdiction_km2)
+        checked_area("jurisdiction", data.jurisdiction, limits)
         user.jurisdiction = changes["jurisdiction"]
     if new_role != Role.agency:
         user.jurisdiction = None

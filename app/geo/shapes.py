@@ -109,16 +109,39 @@ class Circle:
         return out
 
 
+def unwrap(geometry: BaseGeometry) -> BaseGeometry:
+    """The geometry with longitudes continuous across the antimeridian.
+
+    A MultiPolygon split at ±180° (as RFC 7946 asks) has bounds spanning the globe;
+    shifting its western parts by +360° gives bounds, a centre and an area that mean
+    something. Trigonometry does not mind longitudes beyond 180.
+    """
+    min_lon, _, max_lon, _ = geometry.bounds
+    if max_lon - min_lon <= 180.0:
+        return geometry
+
+    def shift(coords: NDArray[np.float64]) -> NDArray[np.float64]:
+        out = coords.copy()
+        out[:, 0] = np.where(out[:, 0] < 0, out[:, 0] + 360.0, out[:, 0])
+        return out
+
+    return shapely.transform(geometry, shift)
+
+
 @dataclass(frozen=True, eq=False)
 class PolygonShape:
     geometry: Polygon | MultiPolygon
     # Projection centre for circle tests, and the polygon projected around it.
     anchor: tuple[float, float] = field(init=False)
     projected: BaseGeometry = field(init=False)
+    unwrapped: BaseGeometry = field(init=False)
 
     def __post_init__(self) -> None:
-        min_lon, min_lat, max_lon, max_lat = self.geometry.bounds
-        anchor = ((min_lon + max_lon) / 2, (min_lat + max_lat) / 2)
+        unwrapped = unwrap(self.geometry)
+        object.__setattr__(self, "unwrapped", unwrapped)
+        min_lon, min_lat, max_lon, max_lat = unwrapped.bounds
+        centre_lon = (min_lon + max_lon) / 2
+        anchor = (centre_lon - 360.0 if centre_lon > 180.0 else centre_lon, (min_lat + max_lat) / 2)
         object.__setattr__(self, "anchor", anchor)
 
         def project(coords: NDArray[np.float64]) -> NDArray[np.float64]:

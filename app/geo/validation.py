@@ -8,7 +8,7 @@ from shapely.geometry import MultiPolygon, Polygon
 from shapely.validation import explain_validity
 
 from app.geo.schemas import CircleArea, MultiPolygonArea, PointGeometry, PolygonArea
-from app.geo.shapes import Circle, PolygonShape, Shape, laea_area_m2
+from app.geo.shapes import Circle, PolygonShape, Shape, laea_area_m2, unwrap
 from app.problems import FieldError, Problem
 
 MAX_VERTICES = 2_000
@@ -61,10 +61,11 @@ def polygon_shape(area: PolygonArea | MultiPolygonArea, limits: AreaLimits) -> P
         raise AreaError("coordinates", f"invalid polygon: {explain_validity(geometry)}")
     if geometry.area == 0:
         raise AreaError("coordinates", "the polygon has no area")
-    min_lon, min_lat, max_lon, max_lat = geometry.bounds
+    unwrapped = unwrap(geometry)
+    min_lon, min_lat, max_lon, max_lat = unwrapped.bounds
     if max_lon - min_lon > MAX_EXTENT_DEG or max_lat - min_lat > MAX_EXTENT_DEG:
         raise AreaError("coordinates", f"the area is larger than {limits.max_area_km2:g} km²")
-    km2 = laea_area_m2(geometry) / 1e6
+    km2 = laea_area_m2(unwrapped) / 1e6
     if km2 > limits.max_area_km2:
         raise AreaError(
             "coordinates", f"the area is {km2:,.1f} km²; at most {limits.max_area_km2:g} km²"

@@ -77,3 +77,28 @@ async def test_circle_across_the_antimeridian_and_over_a_pole(app: FastAPI) -> N
         assert await index.intersecting(session, "c", Circle(-179.9, 0.0)) == []
         # A cap over the pole covers every longitude near it.
         assert await index.intersecting(session, "c", Circle(135.0, 89.995)) == [pole]
+
+
+async def test_polygon_split_at_the_antimeridian(app: FastAPI) -> None:
+    from shapely.geometry import MultiPolygon, Polygon
+
+    from app.geo.shapes import PolygonShape
+
+    split = PolygonShape(
+        MultiPolygon(
+            [
+                Polygon([(179.9, 0), (180, 0), (180, 0.1), (179.9, 0.1)]),
+                Polygon([(-180, 0), (-179.9, 0), (-179.9, 0.1), (-180, 0.1)]),
+            ]
+        )
+    )
+    area_id = uuid.uuid4()
+    async with app.state.sessionmaker() as session, session.begin():
+        index = index_for(session)
+        await index.put(session, "areas", area_id, split)
+        for lon in (179.95, -179.95, 180.0):
+            assert await index.intersecting(session, "areas", Circle(lon, 0.05)) == [area_id]
+        # 1 km east of the eastern part's edge at -179.9 is outside; 12 km is not.
+        assert await index.intersecting(session, "areas", Circle(-179.89, 0.05, 500)) == []
+        assert await index.intersecting(session, "areas", Circle(-179.89, 0.05, 1_200)) == [area_id]
+        assert await index.intersecting(session, "areas", Circle(0.0, 0.05, 1_000)) == []

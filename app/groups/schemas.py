@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from app.geo.schemas import Area
+from app.groups.models import GroupRole, JoinPolicy, MembershipStatus, Visibility
+from app.schemas import RequestModel, ResponseModel
+
+Description = Annotated[str, Field(max_length=2000)]
+
+
+class GroupCreate(RequestModel):
+    name: Annotated[str, Field(min_length=1, max_length=120)]
+    description: Description | None = None
+    area: Area
+    visibility: Visibility = Visibility.public
+    join_policy: JoinPolicy = JoinPolicy.open
+
+
+class GroupUpdate(RequestModel):
+    name: Annotated[str, Field(min_length=1, max_length=120)] | None = None
+    description: Description | None = None
+    area: Area | None = None
+    visibility: Visibility | None = None
+    join_policy: JoinPolicy | None = None
+
+
+class GroupRead(ResponseModel):
+    id: uuid.UUID
+    name: str
+    description: str | None
+    area: dict[str, Any] = Field(description="GeoJSON Polygon, MultiPolygon or circle")
+    visibility: Visibility
+    join_policy: JoinPolicy
+    member_count: int = Field(description="Active members")
+    my_role: GroupRole | None = Field(description="The caller's role, if an active member")
+    my_status: MembershipStatus | None = Field(description="The caller's membership status")
+    created_at: datetime
+
+
+class JoinRequest(RequestModel):
+    message: Annotated[str, Field(max_length=500)] | None = None
+
+
+class MembershipRead(ResponseModel):
+    group_id: uuid.UUID
+    user_id: uuid.UUID
+    role: GroupRole
+    status: MembershipStatus
+    created_at: datetime
+
+
+class MyMembershipRead(MembershipRead):
+    group: GroupRead
+
+
+class MemberRead(ResponseModel):
+    """A fellow member as others see them: a display name, never an email."""
+
+    user_id: uuid.UUID
+    display_name: str
+    role: GroupRole
+    status: MembershipStatus
+    message: str | None = Field(default=None, description="Join request message (coordinators)")
+    joined_at: datetime
+
+
+class MemberUpdate(RequestModel):
+    status: Literal["active", "banned"] | None = Field(
+        default=None, description="`active` approves a request or lifts a ban"
+    )
+    role: GroupRole | None = Field(
+        default=None, description="`owner` hands ownership over (the owner only)"
+    )
+
+
+class InvitationCreate(RequestModel):
+    max_uses: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    expires_in_s: Annotated[int, Field(ge=60, le=30 * 86_400)] = 7 * 86_400
+
+
+class InvitationRead(ResponseModel):
+    code: str
+    expires_at: datetime
+    max_uses: int | None
+    uses: int

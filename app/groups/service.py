@@ -1,0 +1,504 @@
+"""Watch-group rules: who sees a group, who may change it, and how people join and leave.
+
+Visibility: a public group is visible to every signed-in user; a private one only to
+its active and pending members (and admins) — to anyone else it does not exist (404).
+Moderators are the group's coordinators and owner, and admins.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.models import Role, User
+from app.db import utcnow
+from app.geo.index import index_for
+from app.geo.shapes import Circle
+from app.geo.validation import AreaLimits, checked_area
+from app.groups.models import (
+    Group,
+    GroupRole,
+    Invitation,
+    JoinPolicy,
+    Membership,
+    MembershipStatus,
+    Visibility,
+)
+from app.groups.schemas import (
+    GroupCreate,
+    GroupRead,
+    GroupUpdate,
+    InvitationCreate,
+    MemberRead,
+    MemberUpdate,
+    MyMembershipRead,
+)
+from app.pagination import Page, newest_first, page_of
+from app.problems import Problem, conflict, forbidden, not_found
+from app.push import outbox
+from app.settings import Settings
+
+GEO_COLLECTION = "group"
+MODERATOR_ROLES = (GroupRole.coordinator.value, GroupRole.owner.value)
+
+
+def area_limits(settings: Settings) -> AreaLimits:
+    return AreaLimits(min_radius_m=25, max_radius_m=50_000, max_area_km2=settings.max_area_km2)
+
+
+@dataclass(frozen=True)
+class GroupAccess:
+    """A group as one caller meets it."""
+
+    group: Group
+    user: User
+    membership: Membership | None
+
+    @property
+    def status(self) -> str | None:
+        return self.membership.status if self.membership else None
+
+    @property
+    def is_active_member(self) -> bool:
+        return self.status == MembershipStatus.active
+
+    @property
+    def role(self) -> str | None:
+        return self.membership.role if self.is_active_member and self.membership else None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.user.role == Role.admin
+
+    @property
+    def is_moderator(self) -> bool:
+        return self.is_admin or self.role in MODERATOR_ROLES
+
+    @property
+    def is_owner(self) -> bool:
+        return self.is_admin or self.role == GroupRole.owner
+
+    @property
+    def visible(self) -> bool:
+        if self.group.archived_at is not None:
+            return False
+        if self.is_admin or self.group.visibility == Visibility.public:
+            return True
+        return self.status in (MembershipStatus.active, MembershipStatus.pending)
+
+
+async def _membership(
+    session: AsyncSession, group_id: uuid.UUID, user_id: uuid.UUID
+) -> Membership | None:
+    return await session.get(Membership, (group_id, user_id))
+
+
+async def load_group(session: AsyncSession, group_id: uuid.UUID, user: User) -> GroupAccess:
+    """The group as `user` may see it; 404 when it does not exist for them."""
+    group = await session.get(Group, group_id)
+    if group is None:
+        raise not_found("group")
+    access = GroupAccess(group, user, await _membership(session, group_id, user.id))
+    if not access.visible:
+        raise not_found("group")
+    return access
+
+
+def require_moderator(access: GroupAccess) -> None:
+    if not access.is_moderator:
+        raise forbidden("Only the group's coordinators and owner may do this.")
+
+
+async def read_group(session: AsyncSession, access: GroupAccess) -> GroupRead:
+    return (await _reads(session, access.user, [access.group]))[0]
+
+
+async def create_group(
+    session: AsyncSession, settings: Settings, user: User, data: GroupCreate
+) -> GroupAccess:
+    shape = checked_area("area", data.area, area_limits(settings))
+    group = Group(
+        name=data.name,
+        description=data.description,
+        area=data.area.model_dump(),
+        visibility=data.visibility.value,
+        join_policy=data.join_policy.value,
+        created_by=user.id,
+    )
+    session.add(group)
+    await session.flush()
+    membership = Membership(
+        group_id=group.id,
+        user_id=user.id,
+        role=GroupRole.owner.value,
+        status=MembershipStatus.active.value,
+    )
+    session.add(membership)
+    await session.flush()
+    await index_for(session).put(session, GEO_COLLECTION, group.id, shape)
+    return GroupAccess(group, user, membership)
+
+
+async def update_group(
+    session: AsyncSession, settings: Settings, access: GroupAccess, data: GroupUpdate
+) -> GroupAccess:
+    require_moderator(access)
+    group = access.group
+    changes = data.model_dump(exclude_unset=True)
+    for required in ("name", "area", "visibility", "join_policy"):
+        if required in changes and changes[required] is None:
+            raise Problem(422, f"{required} cannot be null.", kind="validation-error")
+    if data.area is not None:
+        shape = checked_area("area", data.area, area_limits(settings))
+        group.area = data.area.model_dump()
+        await index_for(session).put(session, GEO_COLLECTION, group.id, shape)
+    for field in ("name", "description"):
+        if field in changes:
+            setattr(group, field, changes[field])
+    if data.visibility is not None:
+        group.visibility = data.visibility.value
+    if data.join_policy is not None:
+        group.join_policy = data.join_policy.value
+    await session.flush()
+    return access
+
+
+async def archive_group(session: AsyncSession, access: GroupAccess) -> None:
+    require_moderator(access)
+    access.group.archived_at = utcnow()
+    await index_for(session).remove(session, GEO_COLLECTION, access.group.id)
+    await session.flush()
+
+
+def _visible_groups(user: User) -> Select[Group]:
+    mine = select(Membership.group_id).where(
+        Membership.user_id == user.id,
+        Membership.status.in_([MembershipStatus.active.value, MembershipStatus.pending.value]),
+    )
+    return select(Group).where(
+        Group.archived_at.is_(None),
+        or_(Group.visibility == Visibility.public.value, Group.id.in_(mine)),
+    )
+
+
+async def _reads(session: AsyncSession, user: User, groups: list[Group]) -> list[GroupRead]:
+    """GroupRead for many groups in two queries (counts and the caller's memberships)."""
+    ids = [g.id for g in groups]
+    if not ids:
+        return []
+    counts = dict(
+        (
+            await session.execute(
+                select(Membership.group_id, func.count())
+                .where(
+                    Membership.group_id.in_(ids), Membership.status == MembershipStatus.active.value
+                )
+                .group_by(Membership.group_id)
+            )
+        ).all()
+    )
+    mine = {
+        m.group_id: m
+        for m in (
+            await session.execute(
+                select(Membership).where(
+                    Membership.group_id.in_(ids), Membership.user_id == user.id
+                )
+            )
+        ).scalars()
+    }
+    reads = []
+    for group in groups:
+        access = GroupAccess(group, user, mine.get(group.id))
+        reads.append(
+            GroupRead(
+                id=group.id,
+                name=group.name,
+                description=group.description,
+                area=group.area,
+                visibility=Visibility(group.visibility),
+                join_policy=JoinPolicy(group.join_policy),
+                member_count=int(counts.get(group.id, 0)),
+                my_role=GroupRole(access.role) if access.role else None,
+                my_status=MembershipStatus(access.status) if access.status else None,
+                created_at=group.created_at,
+            )
+        )
+    return reads
+
+
+async def list_groups(
+    session: AsyncSession,
+    user: User,
+    *,
+    near: tuple[float, float] | None,
+    radius_m: float,
+    q: str | None,
+    limit: int,
+    cursor: str | None,
+) -> Page[GroupRead]:
+    stmt = _visible_groups(user)
+    if near is not None:
+        ids = await index_for(session).intersecting(
+            session, GEO_COLLECTION, Circle(near[0], near[1], radius_m)
+        )
+        stmt = stmt.where(Group.id.in_(ids))
+    if q:
+        escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(func.lower(Group.name).like(f"%{escaped}%", escape="\\"))
+    rows = list(
+        (await session.execute(newest_first(stmt, Group.created_at, Group.id, cursor, limit)))
+        .scalars()
+        .all()
+    )
+    page = page_of(rows, limit, lambda g: (g.created_at, g.id), lambda g: g)
+    return Page[GroupRead](
+        items=await _reads(session, user, page.items), next_cursor=page.next_cursor
+    )
+
+
+async def join_group(
+    session: AsyncSession, access: GroupAccess, message: str | None
+) -> tuple[Membership, bool]:
+    """Join under the group's policy. Returns the membership and whether it is new."""
+    existing = access.membership
+    if existing is not None:
+        if existing.status == MembershipStatus.banned:
+            raise forbidden("You are banned from this group.")
+        return existing, False
+    policy = access.group.join_policy
+    if policy == JoinPolicy.invite:
+        raise forbidden("This group takes new members by invitation only.")
+    status = MembershipStatus.active if policy == JoinPolicy.open else MembershipStatus.pending
+    membership = Membership(
+        group_id=access.group.id,
+        user_id=access.user.id,
+        role=GroupRole.member.value,
+        status=status.value,
+        message=message,
+    )
+    session.add(membership)
+    await session.flush()
+    if status == MembershipStatus.pending:
+        await outbox.emit(
+            session,
+            "membership.requested",
+            {"group_id": str(access.group.id), "user_id": str(access.user.id)},
+        )
+    return membership, True
+
+
+async def list_members(
+    session: AsyncSession,
+    access: GroupAccess,
+    status: MembershipStatus | None,
+    limit: int,
+    cursor: str | None,
+) -> Page[MemberRead]:
+    if not (access.is_active_member or access.is_admin):
+        raise forbidden("Only the group's members see who else is in it.")
+    wanted = status or MembershipStatus.active
+    if wanted != MembershipStatus.active and not access.is_moderator:
+        raise forbidden("Only coordinators see pending requests and bans.")
+    stmt = (
+        select(Membership, User.display_name)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.group_id == access.group.id, Membership.status == wanted.value)
+    )
+    # Keyset on (created_at, user_id): the membership's own key.
+    stmt = newest_first(stmt, Membership.created_at, Membership.user_id, cursor, limit)
+    rows = list((await session.execute(stmt)).all())
+
+    def convert(row: tuple[Membership, str]) -> MemberRead:
+        m, name = row
+        return MemberRead(
+            user_id=m.user_id,
+            display_name=name,
+            role=GroupRole(m.role),
+            status=MembershipStatus(m.status),
+            joined_at=m.created_at,
+            message=m.message if access.is_moderator else None,
+        )
+
+    return page_of(rows, limit, lambda r: (r[0].created_at, r[0].user_id), convert)
+
+
+async def _target(session: AsyncSession, access: GroupAccess, user_id: uuid.UUID) -> Membership:
+    target = await _membership(session, access.group.id, user_id)
+    if target is None:
+        raise not_found("member")
+    return target
+
+
+async def update_member(
+    session: AsyncSession, access: GroupAccess, user_id: uuid.UUID, data: MemberUpdate
+) -> Membership:
+    require_moderator(access)
+    target = await _target(session, access, user_id)
+    if target.role == GroupRole.owner and (
+        data.status == "banned" or data.role not in (None, GroupRole.owner)
+    ):
+        raise conflict(
+            "The owner cannot be banned or demoted; hand ownership over first.",
+            kind="owner-protected",
+        )
+    if (
+        target.role == GroupRole.coordinator
+        and not access.is_owner
+        and (data.status == "banned" or data.role is not None)
+    ):
+        raise forbidden("Only the owner may ban or change the role of a coordinator.")
+    if data.status is not None and data.status != target.status:
+        was_pending = target.status == MembershipStatus.pending
+        target.status = data.status
+        if data.status == MembershipStatus.banned:
+            target.role = GroupRole.member.value
+        if was_pending and data.status == MembershipStatus.active:
+            await outbox.emit(
+                session,
+                "membership.approved",
+                {"group_id": str(access.group.id), "user_id": str(user_id)},
+            )
+    if data.role is not None and data.role != target.role:
+        if not access.is_owner:
+            raise forbidden("Only the owner may change roles.")
+        if target.status != MembershipStatus.active:
+            raise conflict("Only active members can be given a role.", kind="not-active")
+        if data.role == GroupRole.owner:
+            await _hand_over(session, access, target)
+        else:
+            target.role = data.role.value
+    await session.flush()
+    return target
+
+
+async def _hand_over(session: AsyncSession, access: GroupAccess, new_owner: Membership) -> None:
+    await session.execute(
+        update(Membership)
+        .where(Membership.group_id == access.group.id, Membership.role == GroupRole.owner.value)
+        .values(role=GroupRole.coordinator.value)
+    )
+    new_owner.role = GroupRole.owner.value
+    await session.flush()
+    await session.refresh(new_owner)
+
+
+async def remove_member(session: AsyncSession, access: GroupAccess, user_id: uuid.UUID) -> None:
+    """Leave (yourself), reject a request, lift a ban, or remove a member."""
+    target = await _target(session, access, user_id)
+    if user_id != access.user.id:
+        require_moderator(access)
+        if target.role == GroupRole.coordinator and not access.is_owner:
+            raise forbidden("Only the owner may remove a coordinator.")
+    elif target.status == MembershipStatus.banned:
+        raise forbidden("A ban is lifted by the group's coordinators.")
+    if target.role == GroupRole.owner:
+        raise conflict(
+            "The owner cannot leave or be removed; hand ownership over first.",
+            kind="owner-protected",
+        )
+    await session.delete(target)
+    await session.flush()
+
+
+async def create_invitation(
+    session: AsyncSession, access: GroupAccess, data: InvitationCreate
+) -> Invitation:
+    require_moderator(access)
+    invitation = Invitation(
+        group_id=access.group.id,
+        code=secrets.token_urlsafe(12),
+        created_by=access.user.id,
+        max_uses=data.max_uses,
+        uses=0,
+        expires_at=utcnow() + timedelta(seconds=data.expires_in_s),
+    )
+    session.add(invitation)
+    await session.flush()
+    return invitation
+
+
+async def accept_invitation(
+    session: AsyncSession, user: User, code: str
+) -> tuple[Membership, bool]:
+    invitation = (
+        await session.execute(select(Invitation).where(Invitation.code == code))
+    ).scalar_one_or_none()
+    group = await session.get(Group, invitation.group_id) if invitation else None
+    if invitation is None or group is None or group.archived_at is not None:
+        raise not_found("invitation")
+    existing = await _membership(session, group.id, user.id)
+    if existing is not None and existing.status == MembershipStatus.banned:
+        raise forbidden("You are banned from this group.")
+    if existing is not None and existing.status == MembershipStatus.active:
+        return existing, False
+    now = utcnow()
+    # One conditional update: of many concurrent accepts, no more than max_uses succeed.
+    used = await session.execute(
+        update(Invitation)
+        .where(
+            Invitation.id == invitation.id,
+            Invitation.expires_at > now,
+            or_(Invitation.max_uses.is_(None), Invitation.uses < Invitation.max_uses),
+        )
+        .values(uses=Invitation.uses + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if used.rowcount != 1:  # type: ignore[attr-defined]
+        raise Problem(410, "This invitation has expired or been used up.", kind="invitation-spent")
+    if existing is not None:  # a pending request, granted by the invitation
+        existing.status = MembershipStatus.active.value
+        await session.flush()
+        return existing, False
+    membership = Membership(
+        group_id=group.id,
+        user_id=user.id,
+        role=GroupRole.member.value,
+        status=MembershipStatus.active.value,
+    )
+    session.add(membership)
+    await session.flush()
+    return membership, True
+
+
+async def my_groups(
+    session: AsyncSession, user: User, limit: int, cursor: str | None
+) -> Page[MyMembershipRead]:
+    stmt = (
+        select(Membership, Group)
+        .join(Group, Group.id == Membership.group_id)
+        .where(Membership.user_id == user.id, Group.archived_at.is_(None))
+    )
+    stmt = newest_first(stmt, Membership.created_at, Membership.group_id, cursor, limit)
+    rows = list((await session.execute(stmt)).all())
+    page = page_of(rows, limit, lambda r: (r[0].created_at, r[0].group_id), lambda r: r)
+    reads = {r.id: r for r in await _reads(session, user, [g for _, g in page.items])}
+    items = [
+        MyMembershipRead(
+            group_id=m.group_id,
+            user_id=m.user_id,
+            role=GroupRole(m.role),
+            status=MembershipStatus(m.status),
+            created_at=m.created_at,
+            group=reads[g.id],
+        )
+        for m, g in page.items
+    ]
+    return Page[MyMembershipRead](items=items, next_cursor=page.next_cursor)
+
+
+async def active_member_ids(session: AsyncSession, group_id: uuid.UUID) -> list[uuid.UUID]:
+    """For other domains (alerts, incidents): who the group's active members are."""
+    rows = await session.execute(
+        select(Membership.user_id).where(
+            and_(
+                Membership.group_id == group_id, Membership.status == MembershipStatus.active.value
+            )
+        )
+    )
+    return list(rows.scalars().all())

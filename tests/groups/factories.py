@@ -1,0 +1,60 @@
+"""Watch groups for tests, made through the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from app.push.models import OutboxEvent
+from tests.auth.factories import Account
+
+# A 2 km circle in central London, and a square around Camden.
+LONDON = {"type": "Point", "coordinates": [-0.1276, 51.5072], "radius_m": 2_000}
+CAMDEN = {
+    "type": "Polygon",
+    "coordinates": [
+        [[-0.15, 51.53], [-0.13, 51.53], [-0.13, 51.545], [-0.15, 51.545], [-0.15, 51.53]]
+    ],
+}
+
+
+async def new_group(client: httpx.AsyncClient, owner: Account, **fields: Any) -> dict[str, Any]:
+    body = {"name": "Elm Street Watch", "area": LONDON, **fields}
+    answer = await client.post("/v1/groups", headers=owner.headers, json=body)
+    assert answer.status_code == 201, answer.text
+    group: dict[str, Any] = answer.json()
+    return group
+
+
+async def join(client: httpx.AsyncClient, account: Account, group_id: str) -> httpx.Response:
+    return await client.post(f"/v1/groups/{group_id}/join", headers=account.headers, json={})
+
+
+async def invite(
+    client: httpx.AsyncClient, coordinator: Account, group_id: str, **fields: Any
+) -> str:
+    answer = await client.post(
+        f"/v1/groups/{group_id}/invitations", headers=coordinator.headers, json=fields
+    )
+    assert answer.status_code == 201, answer.text
+    code: str = answer.json()["code"]
+    return code
+
+
+async def set_member(
+    client: httpx.AsyncClient, by: Account, group_id: str, user: Account, **fields: Any
+) -> httpx.Response:
+    return await client.patch(
+        f"/v1/groups/{group_id}/members/{user.id}", headers=by.headers, json=fields
+    )
+
+
+async def outbox_events(app: FastAPI, event_type: str) -> list[dict[str, Any]]:
+    async with app.state.sessionmaker() as session:
+        rows = await session.execute(
+            select(OutboxEvent.payload).where(OutboxEvent.event_type == event_type)
+        )
+        return [dict(p) for p in rows.scalars()]
