@@ -240,7 +240,7 @@ async def test_discovery_near_a_point_and_by_name(client: httpx.AsyncClient) -> 
     )
     ann = await new_account(client)
 
-    async def found(**params: object) -> list[str]:
+    async def found(**params: str | int) -> list[str]:
         answer = await client.get("/v1/groups", headers=ann.headers, params=params)
         assert answer.status_code == 200, answer.text
         return [g["id"] for g in answer.json()["items"]]
