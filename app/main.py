@@ -11,6 +11,8 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from app import problems
+from app.alerts.router import cap_router, places_router
+from app.alerts.router import router as alerts_router
 from app.auth.passwords import PasswordHasher
 from app.auth.router import jwks_router
 from app.auth.router import router as auth_router
@@ -42,6 +44,9 @@ TAGS: list[dict[str, Any]] = [
     {"name": "auth", "description": "Accounts, sign-in and tokens"},
     {"name": "devices", "description": "Phones registered for push"},
     {"name": "groups", "description": "Watch groups, membership, invitations and roles"},
+    {"name": "places", "description": "What a resident watches, and their alert preferences"},
+    {"name": "alerts", "description": "Geofenced alerts, acknowledgements and statistics"},
+    {"name": "cap", "description": "Public alerts as CAP 1.2 and an Atom feed (no sign-in)"},
     {"name": "admin", "description": "Administration (admin role only)"},
     {"name": "operations", "description": "Health, readiness and metrics"},
 ]
@@ -82,7 +87,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.state.schema_head = head_revision()
     problems.install(app)
-    for router in (auth_router, jwks_router, devices_router, groups_router, health_router):
+    for router in (
+        auth_router,
+        jwks_router,
+        devices_router,
+        groups_router,
+        places_router,
+        alerts_router,
+        cap_router,
+        health_router,
+    ):
         app.include_router(router)
     app.add_middleware(
         RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, metrics=metrics

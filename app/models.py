@@ -1,5 +1,6 @@
 """Every domain's tables, imported in one place for Alembic and the tests."""
 
+from app.alerts.models import Ack, Alert, Place, Preferences
 from app.auth.models import RefreshToken, User
 from app.db import Base
 from app.devices.models import Device
@@ -8,6 +9,8 @@ from app.groups.models import Group, Invitation, Membership
 from app.push.models import OutboxEvent
 
 __all__ = [
+    "Ack",
+    "Alert",
     "Base",
     "Device",
     "GeoEntry",
@@ -15,6 +18,8 @@ __all__ = [
     "Invitation",
     "Membership",
     "OutboxEvent",
+    "Place",
+    "Preferences",
     "RefreshToken",
     "User",
 ]

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     var_dir: Path = Path("var")
     public_base_url: str = "http://127.0.0.1:8000"
+    # CAP <sender>: globally unique, usually based on a domain name the operator owns.
+    cap_sender: str = "alerts@neighbourwatch.invalid"
 
     # Tokens. HS256 with jwt_secret unless a key pair is configured (EdDSA or RS256,
     # chosen by the key's type).

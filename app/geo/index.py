@@ -37,6 +37,10 @@ from app.geo.shapes import (
 BOXES_PER_ENTRY = 4
 
 _COLUMNS = "e.object_id, e.kind, e.lon, e.lat, e.radius_m, e.geojson"
+_INSERT_ENTRY = text(
+    "INSERT INTO geo_entries (collection, object_id, kind, lon, lat, radius_m, geojson)"
+    " VALUES (:collection, :object_id, :kind, :lon, :lat, :radius_m, :geojson)"
+)
 
 
 @dataclass(frozen=True)
@@ -109,9 +113,10 @@ class GeoIndex(ABC):
         """Entries whose boxes overlap any of `boxes`: a superset of the true matches."""
 
     @abstractmethod
-    async def _insert_boxes(
-        self, session: AsyncSession, entries: list[tuple[int, list[Box]]]
-    ) -> None: ...
+    async def _insert(
+        self, session: AsyncSession, collection: str, rows: list[tuple[dict[str, Any], list[Box]]]
+    ) -> None:
+        """Insert entries (column values) and their boxes into the index."""
 
     @abstractmethod
     async def _delete_boxes(self, session: AsyncSession, entry_ids: list[int]) -> None: ...
@@ -123,42 +128,27 @@ class GeoIndex(ABC):
         await self.put_many(session, collection, [(object_id, shape)])
 
     async def put_many(
-        self, session: AsyncSession, collection: str, items: Sequence[tuple[uuid.UUID, Shape]]
+        self,
+        session: AsyncSession,
+        collection: str,
+        items: Sequence[tuple[uuid.UUID, Shape]],
+        *,
+        replace: bool = True,
     ) -> None:
-        """Store (or replace) many shapes in a few statements."""
+        """Store many shapes in a few statements; `replace=False` when all are new."""
         if not items:
             return
-        for object_id, _ in items:
-            await self.remove(session, collection, object_id)
+        if replace:
+            for object_id, _ in items:
+                await self.remove(session, collection, object_id)
         rows = []
         for object_id, shape in items:
             values = _entry_values(collection, object_id, shape)
             values["object_id"] = _uuid_param(session, object_id)
             if values["geojson"] is not None:
                 values["geojson"] = json.dumps(values["geojson"])
-            rows.append(values)
-        await session.execute(
-            text(
-                "INSERT INTO geo_entries (collection, object_id, kind, lon, lat, radius_m, geojson)"
-                " VALUES (:collection, :object_id, :kind, :lon, :lat, :radius_m, :geojson)"
-            ),
-            rows,
-        )
-        ids: dict[Any, int] = {}
-        keys = [row["object_id"] for row in rows]
-        for start in range(0, len(keys), 500):
-            result = await session.execute(
-                text(
-                    "SELECT object_id, id FROM geo_entries WHERE collection = :c"
-                    " AND object_id IN :keys"
-                ).bindparams(bindparam("keys", expanding=True)),
-                {"c": collection, "keys": keys[start : start + 500]},
-            )
-            ids.update({str(k): v for k, v in result.all()})
-        await self._insert_boxes(
-            session,
-            [(ids[str(key)], shape.boxes()) for key, (_, shape) in zip(keys, items, strict=True)],
-        )
+            rows.append((values, shape.boxes()))
+        await self._insert(session, collection, rows)
 
     async def remove(self, session: AsyncSession, collection: str, object_id: uuid.UUID) -> None:
         ids = (
@@ -243,17 +233,30 @@ class SQLiteRTreeIndex(GeoIndex):
             rows += _stored(result.all())
         return _dedupe(rows) if len(boxes) > 1 else rows
 
-    async def _insert_boxes(
-        self, session: AsyncSession, entries: list[tuple[int, list[Box]]]
+    async def _insert(
+        self, session: AsyncSession, collection: str, rows: list[tuple[dict[str, Any], list[Box]]]
     ) -> None:
+        await session.execute(_INSERT_ENTRY, [values for values, _ in rows])
+        # R*Tree ids derive from the entries' rowids, so those are read back first.
+        keys = [values["object_id"] for values, _ in rows]
+        ids: dict[str, int] = {}
+        for start in range(0, len(keys), 500):
+            result = await session.execute(
+                text(
+                    "SELECT object_id, id FROM geo_entries WHERE collection = :c"
+                    " AND object_id IN :keys"
+                ).bindparams(bindparam("keys", expanding=True)),
+                {"c": collection, "keys": keys[start : start + 500]},
+            )
+            ids.update({str(k): v for k, v in result.all()})
         await session.execute(
             text(
                 "INSERT INTO geo_rtree (id, min_lon, max_lon, min_lat, max_lat)"
                 " VALUES (:id, :w, :e, :s, :n)"
             ),
             [
-                {"id": entry_id * BOXES_PER_ENTRY + i, "w": w, "e": e, "s": s, "n": n}
-                for entry_id, boxes in entries
+                {"id": ids[str(key)] * BOXES_PER_ENTRY + i, "w": w, "e": e, "s": s, "n": n}
+                for key, (_, boxes) in zip(keys, rows, strict=True)
                 for i, (w, s, e, n) in enumerate(boxes)
             ],
         )
@@ -289,12 +292,17 @@ class PostGISIndex(GeoIndex):
         )
         return _stored(result.all())
 
-    async def _insert_boxes(
-        self, session: AsyncSession, entries: list[tuple[int, list[Box]]]
+    async def _insert(
+        self, session: AsyncSession, collection: str, rows: list[tuple[dict[str, Any], list[Box]]]
     ) -> None:
         await session.execute(
-            text("UPDATE geo_entries SET bbox = ST_GeomFromText(:wkt, 4326) WHERE id = :id"),
-            [{"wkt": boxes_wkt(boxes), "id": entry_id} for entry_id, boxes in entries],
+            text(
+                "INSERT INTO geo_entries"
+                " (collection, object_id, kind, lon, lat, radius_m, geojson, bbox)"
+                " VALUES (:collection, :object_id, :kind, :lon, :lat, :radius_m,"
+                " CAST(:geojson AS jsonb), ST_GeomFromText(:wkt, 4326))"
+            ),
+            [{**values, "wkt": boxes_wkt(boxes)} for values, boxes in rows],
         )
 
     async def _delete_boxes(self, session: AsyncSession, entry_ids: list[int]) -> None:
@@ -327,8 +335,8 @@ class ReferenceIndex(GeoIndex):
             self._frozen[collection] = rows
         return rows
 
-    async def _insert_boxes(
-        self, session: AsyncSession, entries: list[tuple[int, list[Box]]]
+    async def _insert(
+        self, session: AsyncSession, collection: str, rows: list[tuple[dict[str, Any], list[Box]]]
     ) -> None:
         raise NotImplementedError("the reference only reads what an adapter stored")
 

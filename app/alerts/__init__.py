@@ -1,0 +1,1 @@
+"""Geofenced alerts: places, preferences, issuing, recipients, acknowledgements, CAP 1.2."""

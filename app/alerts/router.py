@@ -1,0 +1,243 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import Header, Request, Response, status
+from sqlalchemy import select
+
+from app.alerts import places as places_service
+from app.alerts import service
+from app.alerts.cap import CAP_MEDIA_TYPE, atom_feed, cap_document
+from app.alerts.deps import AlertFromPath
+from app.alerts.models import Alert, AlertStatus, MsgType
+from app.alerts.schemas import (
+    AckBody,
+    AckRead,
+    AlertCancel,
+    AlertCreate,
+    AlertRead,
+    AlertStats,
+    AlertUpdate,
+    PlaceCreate,
+    PlaceRead,
+    PlaceUpdate,
+    PreferencesBody,
+    PreferencesRead,
+)
+from app.auth.deps import CurrentUser
+from app.db import SessionDep, utcnow
+from app.groups.models import Group
+from app.pagination import CursorParam, LimitParam, Page
+from app.problems import not_found
+from app.routing import make_router, problem_responses
+
+router = make_router(prefix="/v1", tags=["alerts"], responses=problem_responses(401))
+places_router = make_router(prefix="/v1/me", tags=["places"], responses=problem_responses(401))
+cap_router = make_router(prefix="/v1/cap", tags=["cap"])
+
+_CAP_CONTENT = {CAP_MEDIA_TYPE: {"schema": {"type": "string"}}}
+
+
+@places_router.get("/places", response_model=Page[PlaceRead])
+async def list_places(
+    user: CurrentUser, session: SessionDep, limit: LimitParam = 50, cursor: CursorParam = None
+) -> Page[PlaceRead]:
+    """The places the caller watches (visible to the caller alone)."""
+    return await places_service.list_places(session, user, limit, cursor)
+
+
+@places_router.post(
+    "/places",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PlaceRead,
+    responses=problem_responses(409),
+)
+async def create_place(data: PlaceCreate, user: CurrentUser, session: SessionDep) -> PlaceRead:
+    """Watch a place: a point and a radius (50 m - 5 km), at most 10 places."""
+    return places_service.place_read(await places_service.create_place(session, user, data))
+
+
+@places_router.patch("/places/{place_id}", response_model=PlaceRead)
+async def update_place(
+    place_id: uuid.UUID, data: PlaceUpdate, user: CurrentUser, session: SessionDep
+) -> PlaceRead:
+    place = await places_service.update_place(session, user, place_id, data)
+    return places_service.place_read(place)
+
+
+@places_router.delete("/places/{place_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_place(place_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> None:
+    await places_service.delete_place(session, user, place_id)
+
+
+@places_router.get("/preferences", response_model=PreferencesRead)
+async def read_preferences(user: CurrentUser, session: SessionDep) -> PreferencesRead:
+    return await places_service.get_preferences(session, user)
+
+
+@places_router.put("/preferences", response_model=PreferencesRead)
+async def replace_preferences(
+    data: PreferencesBody, user: CurrentUser, session: SessionDep
+) -> PreferencesRead:
+    """Muted categories, minimum severity and quiet hours (`extreme` ignores all three)."""
+    return await places_service.put_preferences(session, user, data)
+
+
+@router.post(
+    "/alerts",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AlertRead,
+    responses=problem_responses(403),
+)
+async def issue_alert(
+    data: AlertCreate, user: CurrentUser, session: SessionDep, request: Request
+) -> AlertRead:
+    """Issue a geofenced alert: group coordinators for their group, agency users inside
+    their jurisdiction, admins anywhere."""
+    alert = await service.issue_alert(session, request.app.state.settings, user, data)
+    return service.to_read(alert)
+
+
+@router.get("/alerts", response_model=Page[AlertRead])
+async def list_alerts(
+    user: CurrentUser,
+    session: SessionDep,
+    scope: Literal["mine", "issued"] = "mine",
+    active: bool | None = True,
+    limit: LimitParam = 50,
+    cursor: CursorParam = None,
+) -> Page[AlertRead]:
+    """`mine`: alerts touching the caller's places (or groups); `issued`: the caller's own."""
+    return await service.list_alerts(session, user, scope, active, limit, cursor)
+
+
+async def _cap_response(session: SessionDep, request: Request, alert: Alert) -> Response:
+    versions = await service.chain(session, alert)
+    group = await session.get(Group, alert.group_id) if alert.group_id else None
+    body = cap_document(
+        alert, versions, request.app.state.settings.cap_sender, group.name if group else None
+    )
+    return Response(body, media_type=CAP_MEDIA_TYPE)
+
+
+@router.get(
+    "/alerts/{alert_id}", response_model=AlertRead, responses={200: {"content": _CAP_CONTENT}}
+)
+async def read_alert(
+    alert: AlertFromPath,
+    session: SessionDep,
+    request: Request,
+    accept: Annotated[str | None, Header()] = None,
+) -> AlertRead | Response:
+    """The alert; with `Accept: application/cap+xml`, as a CAP 1.2 document."""
+    if accept and CAP_MEDIA_TYPE in accept:
+        return await _cap_response(session, request, alert)
+    return service.to_read(alert)
+
+
+@router.post(
+    "/alerts/{alert_id}/update",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AlertRead,
+    responses=problem_responses(403, 409),
+)
+async def update_alert(
+    data: AlertUpdate,
+    alert: AlertFromPath,
+    user: CurrentUser,
+    session: SessionDep,
+    request: Request,
+) -> AlertRead:
+    """A new version replacing this one; it reaches everyone either version reached."""
+    version = await service.update_alert(session, request.app.state.settings, user, alert, data)
+    return service.to_read(version)
+
+
+@router.post(
+    "/alerts/{alert_id}/cancel",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AlertRead,
+    responses=problem_responses(403, 409),
+)
+async def cancel_alert(
+    alert: AlertFromPath,
+    user: CurrentUser,
+    session: SessionDep,
+    data: AlertCancel | None = None,
+) -> AlertRead:
+    """Cancel: a final version that tells every recipient the alert is over."""
+    return service.to_read(await service.cancel_alert(session, user, alert))
+
+
+@router.post(
+    "/alerts/{alert_id}/ack",
+    status_code=status.HTTP_201_CREATED,
+    response_model=AckRead,
+    responses={200: {"model": AckRead, "description": "Already acknowledged"}},
+)
+async def ack_alert(
+    data: AckBody,
+    alert: AlertFromPath,
+    user: CurrentUser,
+    session: SessionDep,
+    response: Response,
+) -> AckRead:
+    """Acknowledge an alert: seen, acted or dismissed (each once per person)."""
+    ack, created = await service.ack_alert(session, user, alert, data.kind)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return AckRead(alert_id=ack.alert_id, kind=data.kind, created_at=ack.created_at)
+
+
+@router.get("/alerts/{alert_id}/stats", response_model=AlertStats, responses=problem_responses(403))
+async def read_alert_stats(
+    alert: AlertFromPath, user: CurrentUser, session: SessionDep
+) -> AlertStats:
+    """Reach and response, for the issuer: counts only, never who."""
+    return await service.alert_stats(session, user, alert)
+
+
+def _public(alert: Alert | None) -> bool:
+    return alert is not None and alert.group_id is None and alert.status != AlertStatus.test
+
+
+@cap_router.get(
+    "/alerts.atom",
+    response_class=Response,
+    responses={200: {"content": {"application/atom+xml": {}}}},
+)
+async def read_cap_feed(session: SessionDep, request: Request) -> Response:
+    """Atom feed of active, actual, public alerts, each linking to its CAP document."""
+    now = utcnow()
+    rows = await session.execute(
+        select(Alert)
+        .where(
+            Alert.group_id.is_(None),
+            Alert.status == AlertStatus.actual.value,
+            Alert.superseded_at.is_(None),
+            Alert.msg_type != MsgType.cancel.value,
+            Alert.expires_at > now,
+        )
+        .order_by(Alert.issued_at.desc())
+        .limit(200)
+    )
+    alerts = list(rows.scalars().all())
+    base = request.app.state.settings.public_base_url.rstrip("/")
+    return Response(
+        atom_feed(alerts, base, alerts[0].issued_at if alerts else now),
+        media_type="application/atom+xml",
+    )
+
+
+@cap_router.get(
+    "/alerts/{alert_id}",
+    response_class=Response,
+    responses={200: {"content": _CAP_CONTENT}, **problem_responses(404)},
+)
+async def read_public_cap(alert_id: uuid.UUID, session: SessionDep, request: Request) -> Response:
+    """A public alert as CAP 1.2, for aggregators (no sign-in)."""
+    alert = await session.get(Alert, alert_id)
+    if alert is None or not _public(alert):
+        raise not_found("alert")
+    return await _cap_response(session, request, alert)

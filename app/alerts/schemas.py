@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, Field, field_validator, model_validator
+
+from app.alerts.models import AckKind, AlertStatus, Certainty, MsgType, Severity, Urgency
+from app.auth.schemas import TimeZone
+from app.categories import Category
+from app.geo.schemas import Area, PointGeometry
+from app.schemas import RequestModel, ResponseModel
+
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+Label = Annotated[str, Field(min_length=1, max_length=80)]
+
+
+class PlaceCreate(RequestModel):
+    label: Label
+    location: PointGeometry
+    radius_m: Annotated[float, Field(ge=50, le=5_000)]
+
+
+class PlaceUpdate(RequestModel):
+    label: Label | None = None
+    location: PointGeometry | None = None
+    radius_m: Annotated[float, Field(ge=50, le=5_000)] | None = None
+
+
+class PlaceRead(ResponseModel):
+    id: uuid.UUID
+    label: str
+    location: dict[str, Any]
+    radius_m: float
+    created_at: datetime
+
+
+class QuietHours(BaseModel):
+    start: str = Field(examples=["22:00"], description="HH:MM, local time")
+    end: str = Field(examples=["07:00"], description="HH:MM; may be earlier than start")
+    timezone: TimeZone
+
+    @field_validator("start", "end")
+    @classmethod
+    def _hhmm(cls, value: str) -> str:
+        if not _HHMM.match(value):
+            raise ValueError("must be a 24-hour time HH:MM")
+        return value
+
+
+class PreferencesBody(RequestModel):
+    muted_categories: Annotated[list[Category], Field(max_length=len(Category))] = []
+    min_severity: Severity = Severity.minor
+    quiet_hours: QuietHours | None = None
+
+
+class PreferencesRead(ResponseModel):
+    muted_categories: list[Category]
+    min_severity: Severity
+    quiet_hours: QuietHours | None
+
+
+class Action(BaseModel):
+    """A concrete thing residents can do: lock sheds, check on a neighbour…"""
+
+    text: Annotated[str, Field(min_length=1, max_length=200)]
+    url: AnyHttpUrl | None = None
+
+
+class AlertCreate(RequestModel):
+    title: Annotated[str, Field(min_length=1, max_length=120)]
+    body: Annotated[str, Field(min_length=1, max_length=4000)]
+    category: Category
+    severity: Severity
+    urgency: Urgency = Urgency.expected
+    certainty: Certainty = Certainty.likely
+    area: Area | None = Field(default=None, description="Defaults to the group's area")
+    group_id: uuid.UUID | None = None
+    expires_at: AwareDatetime
+    actions: Annotated[list[Action], Field(max_length=10)] = []
+    status: AlertStatus = AlertStatus.actual
+
+    @model_validator(mode="after")
+    def _area_or_group(self) -> AlertCreate:
+        if self.area is None and self.group_id is None:
+            raise ValueError("area is required unless the alert is for a group (group_id)")
+        return self
+
+
+class AlertUpdate(RequestModel):
+    title: Annotated[str, Field(min_length=1, max_length=120)] | None = None
+    body: Annotated[str, Field(min_length=1, max_length=4000)] | None = None
+    category: Category | None = None
+    severity: Severity | None = None
+    urgency: Urgency | None = None
+    certainty: Certainty | None = None
+    area: Area | None = None
+    expires_at: AwareDatetime | None = None
+    actions: Annotated[list[Action], Field(max_length=10)] | None = None
+
+
+class AlertCancel(RequestModel):
+    reason: Annotated[str, Field(max_length=500)] | None = None
+
+
+class Issuer(BaseModel):
+    id: uuid.UUID | None
+    display_name: str
+    kind: Literal["coordinator", "agency", "admin"]
+
+
+class AlertRead(ResponseModel):
+    id: uuid.UUID
+    title: str
+    body: str
+    category: Category
+    severity: Severity
+    urgency: Urgency
+    certainty: Certainty
+    status: AlertStatus
+    exercise: bool = Field(description="True for an exercise: say so wherever it is shown")
+    area: dict[str, Any]
+    group_id: uuid.UUID | None
+    actions: list[Action]
+    issued_at: datetime
+    expires_at: datetime
+    issuer: Issuer
+    msg_type: MsgType
+    version: int
+    references: uuid.UUID | None = Field(description="The version this one replaces")
+    active: bool
+
+
+class AckBody(RequestModel):
+    kind: AckKind
+
+
+class AckRead(ResponseModel):
+    alert_id: uuid.UUID
+    kind: AckKind
+    created_at: datetime
+
+
+class PushCounts(BaseModel):
+    sent: int
+    failed: int
+    pending: int
+
+
+class AckCounts(BaseModel):
+    seen: int
+    acted: int
+    dismissed: int
+
+
+class AlertStats(BaseModel):
+    recipients: int
+    push: PushCounts
+    realtime_delivered: int
+    acks: AckCounts
+    median_ack_s: float | None

@@ -1,0 +1,447 @@
+"""Issuing alerts and everything a reader or issuer does with them afterwards.
+
+Who may issue: a group's coordinators and owner, for that group, inside its area; an
+agency user inside their jurisdiction; an admin anywhere. Updates and cancels are new
+versions that reference the one they replace.
+"""
+
+from __future__ import annotations
+
+import statistics
+import uuid
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.alerts import places as places_service
+from app.alerts.models import Ack, AckKind, Alert, AlertStatus, MsgType
+from app.alerts.recipients import resolve_chain_recipients
+from app.alerts.schemas import (
+    AckCounts,
+    Action,
+    AlertCreate,
+    AlertRead,
+    AlertStats,
+    AlertUpdate,
+    PushCounts,
+)
+from app.auth.models import Role, User
+from app.db import utcnow
+from app.geo.index import index_for
+from app.geo.shapes import Shape, contains, from_geojson, intersects
+from app.geo.validation import AreaLimits, checked_area
+from app.groups import service as groups_service
+from app.groups.models import Group, Membership, MembershipStatus
+from app.pagination import Page, newest_first, page_of
+from app.problems import Problem, conflict, forbidden, invalid, not_found
+from app.push import outbox
+from app.settings import Settings
+
+GEO_COLLECTION = "alert"
+MAX_LIFETIME = timedelta(days=7)
+EVENT = {
+    MsgType.alert: "alert.issued",
+    MsgType.update: "alert.updated",
+    MsgType.cancel: "alert.cancelled",
+}
+
+
+def area_limits(settings: Settings) -> AreaLimits:
+    return AreaLimits(min_radius_m=25, max_radius_m=50_000, max_area_km2=settings.max_area_km2)
+
+
+def is_active(alert: Alert, now: datetime | None = None) -> bool:
+    return (
+        alert.superseded_at is None
+        and alert.msg_type != MsgType.cancel
+        and alert.expires_at > (now or utcnow())
+    )
+
+
+def to_read(alert: Alert) -> AlertRead:
+    return AlertRead.model_validate(
+        {
+            "id": alert.id,
+            "title": alert.title,
+            "body": alert.body,
+            "category": alert.category,
+            "severity": alert.severity,
+            "urgency": alert.urgency,
+            "certainty": alert.certainty,
+            "status": alert.status,
+            "exercise": alert.status == AlertStatus.exercise,
+            "area": alert.area,
+            "group_id": alert.group_id,
+            "actions": alert.actions,
+            "issued_at": alert.issued_at,
+            "expires_at": alert.expires_at,
+            "issuer": {
+                "id": alert.issuer_id,
+                "display_name": alert.issuer_name,
+                "kind": alert.issuer_kind,
+            },
+            "msg_type": alert.msg_type,
+            "version": alert.version,
+            "references": alert.previous_id,
+            "active": is_active(alert),
+        }
+    )
+
+
+def _check_expiry(expires_at: datetime) -> None:
+    now = utcnow()
+    if expires_at <= now:
+        raise invalid("expires_at", "must be in the future")
+    if expires_at > now + MAX_LIFETIME:
+        raise invalid("expires_at", "must be at most 7 days ahead")
+
+
+async def _authorise(
+    session: AsyncSession,
+    settings: Settings,
+    user: User,
+    group_id: uuid.UUID | None,
+    area: Any,
+) -> tuple[Literal["coordinator", "agency", "admin"], dict[str, Any], Shape]:
+    """Check the issuer may alert this area; returns their kind, the area and its shape."""
+    if group_id is not None:
+        access = await groups_service.load_group(session, group_id, user)
+        groups_service.require_moderator(access)
+        group_shape = from_geojson(access.group.area)
+        if area is None:
+            return (
+                "admin" if access.role is None else "coordinator",
+                access.group.area,
+                group_shape,
+            )
+        shape = checked_area("area", area, area_limits(settings))
+        if not contains(group_shape, shape):
+            raise invalid("area", "must lie within the group's area", code="outside_group")
+        return ("admin" if access.role is None else "coordinator", area.model_dump(), shape)
+    if user.role not in (Role.agency, Role.admin):
+        raise forbidden(
+            "Residents issue alerts through a watch group they coordinate (give group_id)."
+        )
+    if area is None:
+        raise invalid("area", "is required for an alert outside a group")
+    shape = checked_area("area", area, area_limits(settings))
+    if user.role == Role.agency:
+        if not user.jurisdiction:
+            raise forbidden("Your account has no jurisdiction to issue alerts in.")
+        if not contains(from_geojson(user.jurisdiction), shape):
+            raise forbidden("The alert area lies outside your jurisdiction.")
+        return "agency", area.model_dump(), shape
+    return "admin", area.model_dump(), shape
+
+
+async def issue_alert(
+    session: AsyncSession, settings: Settings, user: User, data: AlertCreate
+) -> Alert:
+    _check_expiry(data.expires_at)
+    kind, area, shape = await _authorise(session, settings, user, data.group_id, data.area)
+    alert_id = uuid.uuid4()
+    alert = Alert(
+        id=alert_id,
+        chain_id=alert_id,
+        version=1,
+        msg_type=MsgType.alert.value,
+        title=data.title,
+        body=data.body,
+        category=data.category.value,
+        severity=data.severity.value,
+        urgency=data.urgency.value,
+        certainty=data.certainty.value,
+        status=data.status.value,
+        area=area,
+        actions=[a.model_dump(mode="json") for a in data.actions],
+        group_id=data.group_id,
+        issuer_id=user.id,
+        issuer_kind=kind,
+        issuer_name=user.display_name,
+        issued_at=utcnow(),
+        expires_at=data.expires_at,
+    )
+    session.add(alert)
+    await session.flush()
+    await index_for(session).put(session, GEO_COLLECTION, alert.id, shape)
+    await outbox.emit(
+        session,
+        EVENT[MsgType.alert],
+        {"alert_id": str(alert.id), "chain_id": str(alert.chain_id), "version": 1},
+    )
+    return alert
+
+
+async def chain(session: AsyncSession, alert: Alert) -> list[Alert]:
+    rows = await session.execute(
+        select(Alert).where(Alert.chain_id == alert.chain_id).order_by(Alert.version)
+    )
+    return list(rows.scalars().all())
+
+
+def _may_manage(user: User, alert: Alert, moderator: bool) -> bool:
+    return user.role == Role.admin or alert.issuer_id == user.id or moderator
+
+
+async def _is_group_moderator(
+    session: AsyncSession, user: User, group_id: uuid.UUID | None
+) -> bool:
+    if group_id is None:
+        return False
+    membership = await session.get(Membership, (group_id, user.id))
+    return bool(
+        membership
+        and membership.status == MembershipStatus.active
+        and membership.role in groups_service.MODERATOR_ROLES
+    )
+
+
+async def _new_version(
+    session: AsyncSession,
+    user: User,
+    alert: Alert,
+    msg_type: MsgType,
+    changes: dict[str, Any],
+    shape: Shape | None,
+) -> Alert:
+    if not _may_manage(user, alert, await _is_group_moderator(session, user, alert.group_id)):
+        raise forbidden("Only the issuer, the group's coordinators or an admin may do this.")
+    if not is_active(alert):
+        raise conflict(
+            "Only the current version of an active alert can be updated or cancelled.",
+            kind="alert-not-active",
+        )
+    fields = {
+        c: getattr(alert, c)
+        for c in (
+            "chain_id",
+            "title",
+            "body",
+            "category",
+            "severity",
+            "urgency",
+            "certainty",
+            "status",
+            "area",
+            "actions",
+            "group_id",
+            "issuer_id",
+            "issuer_kind",
+            "issuer_name",
+            "expires_at",
+        )
+    }
+    fields.update(changes)
+    now = utcnow()
+    version = Alert(
+        id=uuid.uuid4(),
+        version=alert.version + 1,
+        previous_id=alert.id,
+        msg_type=msg_type.value,
+        issued_at=now,
+        **fields,
+    )
+    alert.superseded_at = now
+    session.add(version)
+    await session.flush()
+    await index_for(session).put(
+        session, GEO_COLLECTION, version.id, shape or from_geojson(version.area)
+    )
+    await outbox.emit(
+        session,
+        EVENT[msg_type],
+        {
+            "alert_id": str(version.id),
+            "chain_id": str(version.chain_id),
+            "version": version.version,
+            "previous_id": str(alert.id),
+        },
+    )
+    return version
+
+
+async def update_alert(
+    session: AsyncSession, settings: Settings, user: User, alert: Alert, data: AlertUpdate
+) -> Alert:
+    changes: dict[str, Any] = {}
+    for field, value in data.model_dump(exclude_unset=True, mode="json").items():
+        if value is None:
+            raise invalid(field, "cannot be null")
+        changes[field] = value
+    shape = None
+    if data.area is not None:
+        shape = checked_area("area", data.area, area_limits(settings))
+        if alert.group_id is not None:
+            group = await session.get(Group, alert.group_id)
+            if group is not None and not contains(from_geojson(group.area), shape):
+                raise invalid("area", "must lie within the group's area", code="outside_group")
+        elif (
+            alert.issuer_kind == "agency"
+            and user.role == Role.agency
+            and not (user.jurisdiction and contains(from_geojson(user.jurisdiction), shape))
+        ):
+            raise forbidden("The alert area lies outside your jurisdiction.")
+    if data.expires_at is not None:
+        _check_expiry(data.expires_at)
+        changes["expires_at"] = data.expires_at
+    if not changes:
+        raise Problem(422, "Nothing to change.", kind="validation-error")
+    return await _new_version(session, user, alert, MsgType.update, changes, shape)
+
+
+async def cancel_alert(session: AsyncSession, user: User, alert: Alert) -> Alert:
+    return await _new_version(session, user, alert, MsgType.cancel, {}, None)
+
+
+async def _watched_shapes(session: AsyncSession, user: User) -> list[Shape]:
+    places = await places_service.user_places(session, user.id)
+    if places:
+        return [places_service.place_shape(p) for p in places]
+    rows = await session.execute(
+        select(Group.area)
+        .join(Membership, Membership.group_id == Group.id)
+        .where(
+            Membership.user_id == user.id,
+            Membership.status == MembershipStatus.active.value,
+            Group.archived_at.is_(None),
+        )
+    )
+    return [from_geojson(area) for area in rows.scalars()]
+
+
+async def _active_group_ids(session: AsyncSession, user: User) -> set[uuid.UUID]:
+    rows = await session.execute(
+        select(Membership.group_id).where(
+            Membership.user_id == user.id, Membership.status == MembershipStatus.active.value
+        )
+    )
+    return set(rows.scalars())
+
+
+async def load_alert(session: AsyncSession, user: User, alert_id: uuid.UUID) -> Alert:
+    """The alert if `user` may read it; 404 otherwise (a group alert's existence is private).
+
+    Readers: its issuer; admins; for a public alert (no group, not a test) every
+    signed-in user, as it is published in the CAP feed anyway; for a group alert the
+    group's moderators and the members whose watched areas it touches.
+    """
+    alert = await session.get(Alert, alert_id)
+    if alert is None:
+        raise not_found("alert")
+    if user.role == Role.admin or alert.issuer_id == user.id:
+        return alert
+    if alert.status == AlertStatus.test:
+        raise not_found("alert")
+    if alert.group_id is None:
+        return alert
+    if await _is_group_moderator(session, user, alert.group_id):
+        return alert
+    if alert.group_id in await _active_group_ids(session, user):
+        shape = from_geojson(alert.area)
+        if any(intersects(shape, watched) for watched in await _watched_shapes(session, user)):
+            return alert
+    raise not_found("alert")
+
+
+async def list_alerts(
+    session: AsyncSession,
+    user: User,
+    scope: Literal["mine", "issued"],
+    active: bool | None,
+    limit: int,
+    cursor: str | None,
+) -> Page[AlertRead]:
+    now = utcnow()
+    stmt = select(Alert).where(Alert.superseded_at.is_(None))
+    if scope == "issued":
+        stmt = stmt.where(Alert.issuer_id == user.id)
+    else:
+        ids: set[uuid.UUID] = set()
+        index = index_for(session)
+        for shape in await _watched_shapes(session, user):
+            ids.update(await index.intersecting(session, GEO_COLLECTION, shape))
+        stmt = stmt.where(
+            Alert.id.in_(ids),
+            or_(
+                Alert.group_id.is_(None), Alert.group_id.in_(await _active_group_ids(session, user))
+            ),
+            or_(Alert.status != AlertStatus.test.value, Alert.issuer_id == user.id),
+        )
+    if active is True:
+        stmt = stmt.where(Alert.msg_type != MsgType.cancel.value, Alert.expires_at > now)
+    elif active is False:
+        stmt = stmt.where(or_(Alert.msg_type == MsgType.cancel.value, Alert.expires_at <= now))
+    rows = list(
+        (await session.execute(newest_first(stmt, Alert.issued_at, Alert.id, cursor, limit)))
+        .scalars()
+        .all()
+    )
+    return page_of(rows, limit, lambda a: (a.issued_at, a.id), to_read)
+
+
+async def ack_alert(
+    session: AsyncSession, user: User, alert: Alert, kind: AckKind
+) -> tuple[Ack, bool]:
+    """Record an acknowledgement; one of each kind per user and alert, idempotently."""
+    existing = (
+        await session.execute(
+            select(Ack).where(
+                Ack.chain_id == alert.chain_id, Ack.user_id == user.id, Ack.kind == kind.value
+            )
+        )
+    ).scalar_one_or_none()
+    if existing is not None:
+        return existing, False
+    ack = Ack(chain_id=alert.chain_id, alert_id=alert.id, user_id=user.id, kind=kind.value)
+    try:
+        async with session.begin_nested():
+            session.add(ack)
+    except IntegrityError:  # the same ack sent twice at once
+        return (
+            await session.execute(
+                select(Ack).where(
+                    Ack.chain_id == alert.chain_id, Ack.user_id == user.id, Ack.kind == kind.value
+                )
+            )
+        ).scalar_one(), False
+    return ack, True
+
+
+async def alert_stats(session: AsyncSession, user: User, alert: Alert) -> AlertStats:
+    """Counts only: never who was in the area or who acknowledged."""
+    if not _may_manage(user, alert, await _is_group_moderator(session, user, alert.group_id)):
+        raise forbidden("Only the issuer, the group's coordinators or an admin see statistics.")
+    versions = await chain(session, alert)
+    recipients = await resolve_chain_recipients(session, versions)
+    counts = dict(
+        (
+            await session.execute(
+                select(Ack.kind, func.count())
+                .where(Ack.chain_id == alert.chain_id)
+                .group_by(Ack.kind)
+            )
+        ).all()
+    )
+    first_ack = await session.execute(
+        select(func.min(Ack.created_at)).where(Ack.chain_id == alert.chain_id).group_by(Ack.user_id)
+    )
+    issued = versions[0].issued_at
+    delays = [(t - issued).total_seconds() for t in first_ack.scalars() if t is not None]
+    return AlertStats(
+        recipients=len(recipients),
+        # Push and realtime deliveries are recorded by the dispatcher (push issue).
+        push=PushCounts(sent=0, failed=0, pending=0),
+        realtime_delivered=0,
+        acks=AckCounts(**{k.value: int(counts.get(k.value, 0)) for k in AckKind}),
+        median_ack_s=round(statistics.median(delays), 3) if delays else None,
+    )
+
+
+def actions_text(actions: list[dict[str, Any]]) -> str:
+    return "\n".join(
+        f"- {a['text']}" + (f" ({a['url']})" if a.get("url") else "")
+        for a in (Action.model_validate(x).model_dump(mode="json") for x in actions)
+    )
