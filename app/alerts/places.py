@@ -50,7 +50,9 @@ async def create_place(session: AsyncSession, user: User, data: PlaceCreate) -> 
     place = Place(user_id=user.id, label=data.label, lon=lon, lat=lat, radius_m=data.radius_m)
     session.add(place)
     await session.flush()
-    await index_for(session).put(session, GEO_COLLECTION, place.id, place_shape(place))
+    await index_for(session).put(
+        session, GEO_COLLECTION, place.id, place_shape(place), owner_id=place.user_id
+    )
     return place
 
 
@@ -72,7 +74,9 @@ async def update_place(
     if data.radius_m is not None:
         place.radius_m = data.radius_m
     await session.flush()
-    await index_for(session).put(session, GEO_COLLECTION, place.id, place_shape(place))
+    await index_for(session).put(
+        session, GEO_COLLECTION, place.id, place_shape(place), owner_id=place.user_id
+    )
     return place
 
 

@@ -1,4 +1,4 @@
-"""Who hears an alert, and whether silently (DESIGN §4, issue rules).
+"""Who hears an alert, and whether silently.
 
 A resident watches their places; one with no place is represented by the areas of
 the groups they are an active member of. An alert reaches every resident whose watched
@@ -6,26 +6,38 @@ areas touch its area — for a group alert, only that group's active members. Th
 preferences apply: muted categories and `min_severity` drop an alert, and quiet hours
 make it silent, except when it is `extreme`. A `test` alert reaches only its issuer.
 
-Spatial matching goes through the GeoIndex; places are never all loaded into Python.
+Spatial narrowing is the GeoIndex's (its candidate clause, joined here with places and
+preferences so that one query brings back each candidate's owner, circle and
+preferences); the exact test is `app.geo.shapes`'. Places are never all loaded.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, time
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, select
+import numpy as np
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.alerts.models import SEVERITY_RANK, Alert, AlertStatus, Place, Preferences, Severity
+from app.alerts.models import SEVERITY_RANK, Alert, AlertStatus, Severity
 from app.db import utcnow
 from app.geo.index import index_for
-from app.geo.shapes import from_geojson
-from app.groups.models import Membership, MembershipStatus
+from app.geo.shapes import Shape, circles_touching, from_geojson
 
-CHUNK = 900  # below every backend's limit on bound parameters per statement
+CHUNK = 30_000  # below SQLite (32,766) and PostgreSQL (32,767) limits on bound parameters
+
+
+class Prefs(NamedTuple):
+    muted_categories: Sequence[str]
+    min_severity: str
+    quiet_start: str | None
+    quiet_end: str | None
+    quiet_timezone: str | None
 
 
 def chunks(items: Iterable[uuid.UUID], size: int = CHUNK) -> Iterator[list[uuid.UUID]]:
@@ -50,8 +62,11 @@ def in_quiet_hours(at: datetime, start: str, end: str, timezone: str) -> bool:
     return local >= begin or local < finish
 
 
-def decide(alert: Alert, prefs: Preferences | None, at: datetime) -> bool | None:
-    """None: the resident does not get it; otherwise whether it is delivered silently."""
+def decide(alert: Alert, prefs: Prefs | Any | None, at: datetime) -> bool | None:
+    """None: the resident does not get it; otherwise whether it is delivered silently.
+
+    `prefs` is anything with the attributes of `Prefs` (a Preferences row will do).
+    """
     if alert.severity == Severity.extreme or prefs is None:
         return False
     if alert.category in (prefs.muted_categories or []):
@@ -63,44 +78,84 @@ def decide(alert: Alert, prefs: Preferences | None, at: datetime) -> bool | None
     return False
 
 
-async def _users_near(session: AsyncSession, alert: Alert) -> set[uuid.UUID]:
-    shape = from_geojson(alert.area)
-    index = index_for(session)
-    users: set[uuid.UUID] = set()
-    for batch in chunks(await index.intersecting(session, "place", shape)):
-        rows = await session.execute(select(Place.user_id).where(Place.id.in_(batch)))
-        users.update(rows.scalars())
-    # Residents with no place are represented by the areas of their groups.
-    groups = await index.intersecting(session, "group", shape)
-    has_place = exists().where(Place.user_id == Membership.user_id)
+_PREF_COLUMNS = (
+    "pr.muted_categories, pr.min_severity, pr.quiet_start, pr.quiet_end, pr.quiet_timezone"
+)
+
+
+def _prefs(row: Sequence[Any], offset: int) -> Prefs | None:
+    muted, min_severity, start, end, zone = row[offset : offset + 5]
+    if min_severity is None:
+        return None
+    if isinstance(muted, str):  # JSON arrives as text through raw SQL
+        muted = json.loads(muted)
+    return Prefs(muted or [], min_severity, start, end, zone)
+
+
+def _as_uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def _group_param(session: AsyncSession, group_id: uuid.UUID) -> Any:
+    return group_id.hex if session.get_bind().dialect.name == "sqlite" else group_id
+
+
+async def _place_holders(
+    session: AsyncSession, alert: Alert, shape: Shape
+) -> dict[uuid.UUID, Prefs | None]:
+    """Residents with a place touching the area, with their preferences."""
+    source, condition, params = index_for(session).candidate_clause(shape.boxes())
+    member_join = ""
+    if alert.group_id is not None:
+        member_join = (
+            " JOIN memberships m ON m.user_id = e.owner_id"
+            " AND m.group_id = :group_id AND m.status = 'active'"
+        )
+        params["group_id"] = _group_param(session, alert.group_id)
+    rows = (
+        await session.execute(
+            text(
+                f"SELECT e.owner_id, e.lon, e.lat, e.radius_m, {_PREF_COLUMNS}"  # noqa: S608
+                f" FROM {source}{member_join}"
+                " LEFT JOIN preferences pr ON pr.user_id = e.owner_id"
+                f" WHERE e.collection = 'place' AND {condition}"
+            ),
+            params,
+        )
+    ).all()
+    if not rows:
+        return {}
+    hits = circles_touching(
+        shape,
+        np.fromiter((r[1] for r in rows), float, len(rows)),
+        np.fromiter((r[2] for r in rows), float, len(rows)),
+        np.fromiter((r[3] for r in rows), float, len(rows)),
+    )
+    return {_as_uuid(r[0]): _prefs(r, 4) for r, hit in zip(rows, hits, strict=True) if hit}
+
+
+async def _represented_by_groups(
+    session: AsyncSession, alert: Alert, shape: Shape
+) -> dict[uuid.UUID, Prefs | None]:
+    """Residents with no place, in an active membership of a group whose area touches."""
+    groups = await index_for(session).intersecting(session, "group", shape)
+    if alert.group_id is not None:
+        groups = [g for g in groups if g == alert.group_id]
+    out: dict[uuid.UUID, Prefs | None] = {}
     for batch in chunks(groups):
+        params = {f"g{i}": _group_param(session, g) for i, g in enumerate(batch)}
         rows = await session.execute(
-            select(Membership.user_id).where(
-                Membership.group_id.in_(batch),
-                Membership.status == MembershipStatus.active.value,
-                ~has_place,
-            )
+            text(
+                f"SELECT DISTINCT m.user_id, {_PREF_COLUMNS} FROM memberships m"  # noqa: S608
+                " LEFT JOIN preferences pr ON pr.user_id = m.user_id"
+                f" WHERE m.group_id IN ({', '.join(':' + k for k in params)})"
+                " AND m.status = 'active'"
+                " AND NOT EXISTS (SELECT 1 FROM places p WHERE p.user_id = m.user_id)"
+            ),
+            params,
         )
-        users.update(rows.scalars())
-    return users
-
-
-async def _group_members(
-    session: AsyncSession, group_id: uuid.UUID, users: set[uuid.UUID]
-) -> set[uuid.UUID]:
-    members: set[uuid.UUID] = set()
-    for batch in chunks(users):
-        rows = await session.execute(
-            select(Membership.user_id).where(
-                and_(
-                    Membership.group_id == group_id,
-                    Membership.user_id.in_(batch),
-                    Membership.status == MembershipStatus.active.value,
-                )
-            )
-        )
-        members.update(rows.scalars())
-    return members
+        out.update({_as_uuid(r[0]): _prefs(r, 1) for r in rows.all()})
+    return out
 
 
 async def resolve_recipients(
@@ -110,16 +165,12 @@ async def resolve_recipients(
     at = at or alert.issued_at or utcnow()
     if alert.status == AlertStatus.test:
         return {alert.issuer_id: False} if alert.issuer_id else {}
-    users = await _users_near(session, alert)
-    if alert.group_id is not None:
-        users = await _group_members(session, alert.group_id, users)
-    prefs: dict[uuid.UUID, Preferences] = {}
-    for batch in chunks(users):
-        rows = await session.execute(select(Preferences).where(Preferences.user_id.in_(batch)))
-        prefs.update({p.user_id: p for p in rows.scalars()})
+    shape = from_geojson(alert.area)
+    candidates = await _place_holders(session, alert, shape)
+    candidates.update(await _represented_by_groups(session, alert, shape))
     out: dict[uuid.UUID, bool] = {}
-    for user_id in users:
-        silent = decide(alert, prefs.get(user_id), at)
+    for user_id, prefs in candidates.items():
+        silent = decide(alert, prefs, at)
         if silent is not None:
             out[user_id] = silent
     return out

@@ -38,8 +38,8 @@ BOXES_PER_ENTRY = 4
 
 _COLUMNS = "e.object_id, e.kind, e.lon, e.lat, e.radius_m, e.geojson"
 _INSERT_ENTRY = text(
-    "INSERT INTO geo_entries (collection, object_id, kind, lon, lat, radius_m, geojson)"
-    " VALUES (:collection, :object_id, :kind, :lon, :lat, :radius_m, :geojson)"
+    "INSERT INTO geo_entries (collection, object_id, kind, lon, lat, radius_m, geojson, owner_id)"
+    " VALUES (:collection, :object_id, :kind, :lon, :lat, :radius_m, :geojson, :owner_id)"
 )
 
 
@@ -91,13 +91,6 @@ def _entry_values(collection: str, object_id: uuid.UUID, shape: Shape) -> dict[s
     }
 
 
-def _dedupe(rows: Sequence[Stored]) -> list[Stored]:
-    seen: dict[uuid.UUID, Stored] = {}
-    for row in rows:
-        seen.setdefault(row.object_id, row)
-    return list(seen.values())
-
-
 def _uuid_param(session: AsyncSession, value: uuid.UUID) -> Any:
     # Raw SQL sees what the Uuid type stores: 32 hex digits on SQLite, uuid on PostgreSQL.
     return value.hex if session.get_bind().dialect.name == "sqlite" else value
@@ -107,10 +100,23 @@ class GeoIndex(ABC):
     name: str
 
     @abstractmethod
+    def candidate_clause(self, boxes: list[Box]) -> tuple[str, str, dict[str, Any]]:
+        """SQL selecting the entries whose boxes overlap any of `boxes` (a superset of the
+        true matches): a FROM part that provides `geo_entries e`, a WHERE condition, and
+        their bound parameters.
+
+        Callers on a hot path (recipient resolution) join it with their own tables.
+        """
+
     async def candidates(
         self, session: AsyncSession, collection: str, boxes: list[Box]
     ) -> list[Stored]:
-        """Entries whose boxes overlap any of `boxes`: a superset of the true matches."""
+        source, condition, params = self.candidate_clause(boxes)
+        result = await session.execute(
+            text(f"SELECT {_COLUMNS} FROM {source} WHERE e.collection = :c AND {condition}"),
+            {"c": collection, **params},
+        )
+        return _stored(result.all())
 
     @abstractmethod
     async def _insert(
@@ -122,10 +128,17 @@ class GeoIndex(ABC):
     async def _delete_boxes(self, session: AsyncSession, entry_ids: list[int]) -> None: ...
 
     async def put(
-        self, session: AsyncSession, collection: str, object_id: uuid.UUID, shape: Shape
+        self,
+        session: AsyncSession,
+        collection: str,
+        object_id: uuid.UUID,
+        shape: Shape,
+        owner_id: uuid.UUID | None = None,
     ) -> None:
         """Store (or replace) the shape of one object, in the caller's transaction."""
-        await self.put_many(session, collection, [(object_id, shape)])
+        await self.put_many(
+            session, collection, [(object_id, shape)], owners=[owner_id] if owner_id else None
+        )
 
     async def put_many(
         self,
@@ -134,6 +147,7 @@ class GeoIndex(ABC):
         items: Sequence[tuple[uuid.UUID, Shape]],
         *,
         replace: bool = True,
+        owners: Sequence[uuid.UUID | None] | None = None,
     ) -> None:
         """Store many shapes in a few statements; `replace=False` when all are new."""
         if not items:
@@ -142,9 +156,11 @@ class GeoIndex(ABC):
             for object_id, _ in items:
                 await self.remove(session, collection, object_id)
         rows = []
-        for object_id, shape in items:
+        for i, (object_id, shape) in enumerate(items):
             values = _entry_values(collection, object_id, shape)
             values["object_id"] = _uuid_param(session, object_id)
+            owner = owners[i] if owners else None
+            values["owner_id"] = _uuid_param(session, owner) if owner else None
             if values["geojson"] is not None:
                 values["geojson"] = json.dumps(values["geojson"])
             rows.append((values, shape.boxes()))
@@ -216,22 +232,19 @@ def _exact(
 class SQLiteRTreeIndex(GeoIndex):
     name = "sqlite-rtree"
 
-    async def candidates(
-        self, session: AsyncSession, collection: str, boxes: list[Box]
-    ) -> list[Stored]:
-        rows: list[Stored] = []
-        for west, south, east, north in boxes:
-            result = await session.execute(
-                text(
-                    f"SELECT DISTINCT {_COLUMNS} FROM geo_rtree r"
-                    f" JOIN geo_entries e ON e.id = r.id / {BOXES_PER_ENTRY}"
-                    " WHERE r.min_lon <= :east AND r.max_lon >= :west"
-                    " AND r.min_lat <= :north AND r.max_lat >= :south AND e.collection = :c"
-                ),
-                {"west": west, "south": south, "east": east, "north": north, "c": collection},
+    def candidate_clause(self, boxes: list[Box]) -> tuple[str, str, dict[str, Any]]:
+        selects, params = [], {}
+        for i, (west, south, east, north) in enumerate(boxes):
+            selects.append(
+                f"SELECT r.id / {BOXES_PER_ENTRY} AS entry_id FROM geo_rtree r"
+                f" WHERE r.min_lon <= :e{i} AND r.max_lon >= :w{i}"
+                f" AND r.min_lat <= :n{i} AND r.max_lat >= :s{i}"
             )
-            rows += _stored(result.all())
-        return _dedupe(rows) if len(boxes) > 1 else rows
+            params.update({f"w{i}": west, f"s{i}": south, f"e{i}": east, f"n{i}": north})
+        # CROSS JOIN fixes the order in SQLite: the R*Tree drives, entries are looked up
+        # by rowid. Left to itself the planner may scan a collection's entries instead.
+        source = f"({' UNION '.join(selects)}) AS c CROSS JOIN geo_entries e"
+        return source, "e.id = c.entry_id", params
 
     async def _insert(
         self, session: AsyncSession, collection: str, rows: list[tuple[dict[str, Any], list[Box]]]
@@ -280,17 +293,12 @@ def boxes_wkt(boxes: list[Box]) -> str:
 class PostGISIndex(GeoIndex):
     name = "postgis-gist"
 
-    async def candidates(
-        self, session: AsyncSession, collection: str, boxes: list[Box]
-    ) -> list[Stored]:
-        result = await session.execute(
-            text(
-                f"SELECT {_COLUMNS} FROM geo_entries e WHERE e.collection = :c"
-                " AND e.bbox && ST_GeomFromText(:query, 4326)"
-            ),
-            {"c": collection, "query": boxes_wkt(boxes)},
+    def candidate_clause(self, boxes: list[Box]) -> tuple[str, str, dict[str, Any]]:
+        return (
+            "geo_entries e",
+            "e.bbox && ST_GeomFromText(:query_boxes, 4326)",
+            {"query_boxes": boxes_wkt(boxes)},
         )
-        return _stored(result.all())
 
     async def _insert(
         self, session: AsyncSession, collection: str, rows: list[tuple[dict[str, Any], list[Box]]]
@@ -298,9 +306,9 @@ class PostGISIndex(GeoIndex):
         await session.execute(
             text(
                 "INSERT INTO geo_entries"
-                " (collection, object_id, kind, lon, lat, radius_m, geojson, bbox)"
+                " (collection, object_id, kind, lon, lat, radius_m, geojson, owner_id, bbox)"
                 " VALUES (:collection, :object_id, :kind, :lon, :lat, :radius_m,"
-                " CAST(:geojson AS jsonb), ST_GeomFromText(:wkt, 4326))"
+                " CAST(:geojson AS jsonb), :owner_id, ST_GeomFromText(:wkt, 4326))"
             ),
             [{**values, "wkt": boxes_wkt(boxes)} for values, boxes in rows],
         )
@@ -321,16 +329,15 @@ class ReferenceIndex(GeoIndex):
     def __init__(self, frozen: bool = False) -> None:
         self._frozen: dict[str, list[Stored]] | None = {} if frozen else None
 
+    def candidate_clause(self, boxes: list[Box]) -> tuple[str, str, dict[str, Any]]:
+        return "geo_entries e", "1 = 1", {}
+
     async def candidates(
         self, session: AsyncSession, collection: str, boxes: list[Box]
     ) -> list[Stored]:
         if self._frozen is not None and collection in self._frozen:
             return self._frozen[collection]
-        result = await session.execute(
-            text(f"SELECT {_COLUMNS} FROM geo_entries e WHERE e.collection = :c"),
-            {"c": collection},
-        )
-        rows = _stored(result.all())
+        rows = await super().candidates(session, collection, boxes)
         if self._frozen is not None:
             self._frozen[collection] = rows
         return rows

@@ -31,3 +31,6 @@ class GeoEntry(Base):
     lat: Mapped[float | None] = mapped_column(Float)
     radius_m: Mapped[float | None] = mapped_column(Float)
     geojson: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    # Who the shape belongs to, where that matters for search (a place's resident), so
+    # hot queries need not join back to the owning table.
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)

@@ -136,6 +136,7 @@ async def _seed(app: FastAPI, rng: random.Random) -> dict[str, object]:
             "place",
             [(r["id"], Circle(r["lon"], r["lat"], r["radius_m"])) for r in place_rows],
             replace=False,
+            owners=[r["user_id"] for r in place_rows],
         )
         await index.put_many(
             session, "group", [(g, from_geojson(a)) for g, a in groups.items()], replace=False
