@@ -22,6 +22,7 @@ from app.db import create_engine, create_sessionmaker
 from app.devices.router import router as devices_router
 from app.groups.router import router as groups_router
 from app.health import router as health_router
+from app.incidents.router import router as incidents_router
 from app.metrics import Metrics
 from app.middleware import RequestContextMiddleware
 from app.migrate import head_revision
@@ -44,6 +45,8 @@ TAGS: list[dict[str, Any]] = [
     {"name": "auth", "description": "Accounts, sign-in and tokens"},
     {"name": "devices", "description": "Phones registered for push"},
     {"name": "groups", "description": "Watch groups, membership, invitations and roles"},
+    {"name": "incidents", "description": "Citizen reports, moderation and updates"},
+    {"name": "incidents", "description": "Citizen reports, moderation and updates"},
     {"name": "places", "description": "What a resident watches, and their alert preferences"},
     {"name": "alerts", "description": "Geofenced alerts, acknowledgements and statistics"},
     {"name": "cap", "description": "Public alerts as CAP 1.2 and an Atom feed (no sign-in)"},
@@ -92,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         jwks_router,
         devices_router,
         groups_router,
+        incidents_router,
         places_router,
         alerts_router,
         cap_router,

@@ -6,6 +6,8 @@ from app.db import Base
 from app.devices.models import Device
 from app.geo.models import GeoEntry
 from app.groups.models import Group, Invitation, Membership
+from app.idempotency import IdempotencyRecord
+from app.incidents.models import Incident, IncidentUpdate, StatusChange
 from app.push.models import OutboxEvent
 
 __all__ = [
@@ -15,11 +17,15 @@ __all__ = [
     "Device",
     "GeoEntry",
     "Group",
+    "IdempotencyRecord",
+    "Incident",
+    "IncidentUpdate",
     "Invitation",
     "Membership",
     "OutboxEvent",
     "Place",
     "Preferences",
     "RefreshToken",
+    "StatusChange",
     "User",
 ]

@@ -1,0 +1,96 @@
+"""Idempotency-Key for writes a mobile client may retry (flaky networks).
+
+The first request with a key stores its answer in the same transaction as its effect;
+a retry with the same key and body gets that answer again, a reuse with another body
+is refused. The key row is written before the effect, so that concurrent retries queue
+on its primary key: exactly one of them does the work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Integer, String, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, JSONDoc, UTCDateTime, utcnow
+from app.problems import FieldError, Problem
+
+
+class IdempotencyRecord(Base):
+    __tablename__ = "idempotency_keys"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def request_hash(body: Any) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _reused() -> Problem:
+    message = "this key was used with a different request body"
+    return Problem(
+        422,
+        f"Idempotency-Key: {message}.",
+        kind="idempotency-key-reused",
+        errors=[FieldError(field="Idempotency-Key", message=message, code="key_reused")],
+    )
+
+
+async def claim(
+    session: AsyncSession, user_id: uuid.UUID, scope: str, key: str, body_hash: str
+) -> IdempotencyRecord | None:
+    """Claim `key` for this request. Returns the stored record when it is a replay."""
+    stored = await session.get(IdempotencyRecord, (user_id, scope, key))
+    if stored is None:
+        record = IdempotencyRecord(user_id=user_id, scope=scope, key=key, request_hash=body_hash)
+        try:
+            async with session.begin_nested():
+                session.add(record)
+        except IntegrityError:
+            # A concurrent request with the same key committed first: replay its answer.
+            stored = (
+                await session.execute(
+                    select(IdempotencyRecord)
+                    .where(
+                        IdempotencyRecord.user_id == user_id,
+                        IdempotencyRecord.scope == scope,
+                        IdempotencyRecord.key == key,
+                    )
+                    .execution_options(populate_existing=True)
+                )
+            ).scalar_one()
+        else:
+            return None
+    if stored.request_hash != body_hash:
+        raise _reused()
+    return stored
+
+
+async def remember(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    scope: str,
+    key: str,
+    status_code: int,
+    response: dict[str, Any],
+) -> None:
+    record = await session.get(IdempotencyRecord, (user_id, scope, key))
+    assert record is not None, "remember() without claim()"
+    record.status_code = status_code
+    record.response = response
+    await session.flush()

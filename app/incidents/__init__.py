@@ -1,0 +1,1 @@
+"""Citizen incident reports: submission, privacy, moderation, updates, area statistics."""

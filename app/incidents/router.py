@@ -1,0 +1,212 @@
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated
+
+from fastapi import Header, Query, Request, status
+from fastapi.responses import JSONResponse
+
+from app.auth.deps import CurrentUser
+from app.categories import LABELS, Category
+from app.db import SessionDep
+from app.groups.deps import GroupFromPath
+from app.incidents import service
+from app.incidents.models import IncidentStatus
+from app.incidents.schemas import (
+    CategoryRead,
+    GroupStats,
+    IncidentCreate,
+    IncidentRead,
+    StatusChangeRead,
+    TransitionRequest,
+    UpdateCreate,
+    UpdateRead,
+)
+from app.pagination import CursorParam, LimitParam, Page
+from app.problems import invalid
+from app.routing import make_router, problem_responses
+
+router = make_router(prefix="/v1", tags=["incidents"], responses=problem_responses(401))
+GEOJSON = "application/geo+json"
+
+
+def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
+    if value is None:
+        return None
+    try:
+        west, south, east, north = (float(v) for v in value.split(","))
+    except ValueError:
+        raise invalid("bbox", "must be minlon,minlat,maxlon,maxlat") from None
+    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+        raise invalid("bbox", "must be minlon,minlat,maxlon,maxlat within the world, min <= max")
+    return west, south, east, north
+
+
+@router.get("/incident-categories", response_model=list[CategoryRead], tags=["incidents"])
+async def list_incident_categories() -> list[CategoryRead]:
+    """The category taxonomy (aligned with police.uk)."""
+    return [CategoryRead(id=c, label=LABELS[c]) for c in Category]
+
+
+@router.post(
+    "/incidents",
+    status_code=status.HTTP_201_CREATED,
+    response_model=IncidentRead,
+    responses=problem_responses(429),
+)
+async def submit_incident(
+    data: IncidentCreate,
+    user: CurrentUser,
+    session: SessionDep,
+    request: Request,
+    idempotency_key: Annotated[
+        str | None,
+        Header(max_length=128, description="Makes retries safe: same key, same answer"),
+    ] = None,
+) -> JSONResponse:
+    """Report an incident. Retries with the same Idempotency-Key get the original answer."""
+    answer = await service.submit(
+        session,
+        request.app.state.settings,
+        request.app.state.auth.limiter,
+        user,
+        data,
+        idempotency_key,
+    )
+    return JSONResponse(answer, status_code=status.HTTP_201_CREATED)
+
+
+@router.get(
+    "/incidents", response_model=Page[IncidentRead], responses={200: {"content": {GEOJSON: {}}}}
+)
+async def list_incidents(
+    user: CurrentUser,
+    session: SessionDep,
+    group_id: uuid.UUID | None = None,
+    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat")] = None,
+    category: Category | None = None,
+    status_filter: Annotated[IncidentStatus | None, Query(alias="status")] = None,
+    since: Annotated[date | None, Query(description="Reported on or after this day")] = None,
+    limit: LimitParam = 50,
+    cursor: CursorParam = None,
+    accept: Annotated[str | None, Header()] = None,
+) -> Page[IncidentRead] | JSONResponse:
+    """Reports the caller may see, newest first; `Accept: application/geo+json` gives a
+    FeatureCollection for a map."""
+    from datetime import UTC, datetime, time
+
+    filters = service.IncidentFilters(
+        group_id=group_id,
+        bbox=_bbox(bbox),
+        category=category,
+        status=status_filter,
+        since=datetime.combine(since, time(), UTC) if since else None,
+    )
+    page = await service.list_incidents(session, user, filters, limit, cursor)
+    if accept and GEOJSON in accept:
+        features = []
+        for item in page.items:
+            properties = item.model_dump(mode="json", exclude={"location"})
+            features.append(
+                {
+                    "type": "Feature",
+                    "id": str(item.id),
+                    "geometry": item.location,
+                    "properties": properties,
+                }
+            )
+        return JSONResponse(
+            {"type": "FeatureCollection", "features": features, "next_cursor": page.next_cursor},
+            media_type=GEOJSON,
+        )
+    return page
+
+
+@router.get("/incidents/{incident_id}", response_model=IncidentRead)
+async def read_incident(
+    incident_id: uuid.UUID, user: CurrentUser, session: SessionDep
+) -> IncidentRead:
+    incident, viewer = await service.load_incident(session, user, incident_id)
+    names = await service.names_of(session, {incident.reporter_id})
+    return service.to_read(
+        incident,
+        viewer.exact,
+        names.get(incident.reporter_id) if incident.reporter_id else None,
+    )
+
+
+@router.post(
+    "/incidents/{incident_id}/transitions",
+    response_model=IncidentRead,
+    responses=problem_responses(403, 409),
+)
+async def transition_incident(
+    incident_id: uuid.UUID, data: TransitionRequest, user: CurrentUser, session: SessionDep
+) -> IncidentRead:
+    """Moderate: submitted → verified | rejected, verified → forwarded | resolved,
+    forwarded → resolved."""
+    incident, viewer = await service.load_incident(session, user, incident_id)
+    incident = await service.transition(session, user, incident, viewer, data)
+    names = await service.names_of(session, {incident.reporter_id})
+    return service.to_read(
+        incident,
+        True,
+        names.get(incident.reporter_id) if incident.reporter_id else None,
+    )
+
+
+@router.get(
+    "/incidents/{incident_id}/history",
+    response_model=list[StatusChangeRead],
+    responses=problem_responses(403),
+)
+async def read_incident_history(
+    incident_id: uuid.UUID, user: CurrentUser, session: SessionDep
+) -> list[StatusChangeRead]:
+    """Status changes, who made them and when (moderators)."""
+    incident, viewer = await service.load_incident(session, user, incident_id)
+    return await service.history(session, viewer, incident)
+
+
+@router.post(
+    "/incidents/{incident_id}/updates",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UpdateRead,
+)
+async def add_incident_update(
+    incident_id: uuid.UUID, data: UpdateCreate, user: CurrentUser, session: SessionDep
+) -> UpdateRead:
+    """Add a sighting or follow-up to a report you can see."""
+    incident, viewer = await service.load_incident(session, user, incident_id)
+    entry = await service.add_update(session, user, incident, data)
+    return service.update_read(entry, incident, viewer, {user.id: user.display_name})
+
+
+@router.get("/incidents/{incident_id}/updates", response_model=Page[UpdateRead])
+async def list_incident_updates(
+    incident_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    limit: LimitParam = 50,
+    cursor: CursorParam = None,
+) -> Page[UpdateRead]:
+    incident, viewer = await service.load_incident(session, user, incident_id)
+    return await service.list_updates(session, incident, viewer, limit, cursor)
+
+
+@router.get(
+    "/groups/{group_id}/stats",
+    response_model=GroupStats,
+    tags=["groups"],
+    responses=problem_responses(403),
+)
+async def read_group_stats(
+    access: GroupFromPath,
+    session: SessionDep,
+    start: Annotated[date | None, Query(alias="from")] = None,
+    end: Annotated[date | None, Query(alias="to", description="Exclusive")] = None,
+) -> GroupStats:
+    """Reports inside the group's area by category and ISO week, beside the same length of
+    time just before, so that a coordinator can tell residents what is rising."""
+    return await service.group_stats(session, access, start, end)

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, Field
+
+from app.categories import Category
+from app.geo.schemas import PointGeometry
+from app.incidents.models import IncidentStatus
+from app.schemas import RequestModel, ResponseModel
+
+
+class IncidentCreate(RequestModel):
+    category: Category
+    description: Annotated[str, Field(min_length=1, max_length=4000)]
+    occurred_at: AwareDatetime
+    location: PointGeometry
+    accuracy_m: Annotated[float, Field(ge=0, le=10_000)] | None = None
+    anonymous: bool = True
+
+
+class Reporter(BaseModel):
+    id: uuid.UUID | None = Field(default=None, description="Only for the reporter and moderators")
+    display_name: str
+
+
+class IncidentRead(ResponseModel):
+    id: uuid.UUID
+    category: Category
+    description: str
+    occurred_at: datetime
+    reported_at: datetime
+    location: dict[str, Any] = Field(
+        description="Exact for the reporter and moderators; snapped to a ~250 m grid for others"
+    )
+    location_exact: bool
+    accuracy_m: float | None = None
+    status: IncidentStatus
+    anonymous: bool
+    reporter: Reporter | None = Field(
+        default=None, description="Absent for anonymous reports, except to moderators"
+    )
+    police_reference: str | None = None
+
+
+class TransitionRequest(RequestModel):
+    status: IncidentStatus
+    note: Annotated[str, Field(max_length=2000)] | None = None
+    police_reference: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+
+
+class StatusChangeRead(ResponseModel):
+    from_status: IncidentStatus
+    to_status: IncidentStatus
+    actor: Reporter | None
+    note: str | None
+    police_reference: str | None
+    created_at: datetime
+
+
+class UpdateCreate(RequestModel):
+    text: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class UpdateRead(ResponseModel):
+    id: uuid.UUID
+    text: str
+    author: Reporter | None
+    created_at: datetime
+
+
+class CategoryRead(BaseModel):
+    id: Category
+    label: str
+
+
+class WeekCount(BaseModel):
+    week: str = Field(examples=["2026-W47"], description="ISO 8601 week")
+    category: Category
+    submitted: int = Field(description="Reports received (every status but rejected)")
+    verified: int = Field(description="Of those, verified by a moderator (or further)")
+
+
+class PeriodStats(BaseModel):
+    start: date
+    end: date
+    weeks: list[WeekCount]
+    totals: dict[str, int] = Field(description="Reports received per category")
+
+
+class GroupStats(BaseModel):
+    current: PeriodStats
+    previous: PeriodStats = Field(description="The same length of time just before")

@@ -1,0 +1,496 @@
+"""Incident rules: who sees a report and how exactly, submission, moderation, statistics.
+
+A report is visible to its reporter, to active members of every group whose area
+contains it, to agency users whose jurisdiction contains it, and to admins. The
+reporter and moderators (that group's coordinators and owner, such agency users,
+admins) see the exact location and who reported it; everyone else sees the location
+snapped to a coarse grid, and the reporter's display name only if they chose to be named.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import idempotency
+from app.auth.models import Role, User
+from app.categories import Category
+from app.db import utcnow
+from app.geo.index import index_for
+from app.geo.privacy import snap
+from app.geo.shapes import Circle, Shape, from_geojson, intersects
+from app.groups import service as groups_service
+from app.groups.models import Group, Membership, MembershipStatus
+from app.groups.service import GroupAccess
+from app.incidents.models import (
+    TRANSITIONS,
+    Incident,
+    IncidentStatus,
+    IncidentUpdate,
+    StatusChange,
+)
+from app.incidents.schemas import (
+    GroupStats,
+    IncidentCreate,
+    IncidentRead,
+    PeriodStats,
+    Reporter,
+    StatusChangeRead,
+    TransitionRequest,
+    UpdateCreate,
+    UpdateRead,
+    WeekCount,
+)
+from app.pagination import Page, newest_first, page_of
+from app.problems import conflict, forbidden, invalid, not_found, too_many_requests
+from app.push import outbox
+from app.ratelimit import RateLimiter
+from app.settings import Settings
+
+GEO_COLLECTION = "incident"
+CLOCK_SKEW = timedelta(minutes=5)
+MAX_AGE = timedelta(days=30)
+IDEMPOTENCY_SCOPE = "POST /v1/incidents"
+COUNTED_AS_VERIFIED = (IncidentStatus.verified, IncidentStatus.forwarded, IncidentStatus.resolved)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    can_see: bool
+    moderator: bool  # of the place: its groups' coordinators, agency, admin
+    reporter: bool
+
+    @property
+    def exact(self) -> bool:
+        return self.moderator or self.reporter
+
+
+async def _areas(session: AsyncSession, user: User) -> tuple[list[Shape], list[Shape]]:
+    """The areas where `user` sees reports, and those where they moderate them."""
+    rows = (
+        await session.execute(
+            select(Group.area, Membership.role)
+            .join(Membership, Membership.group_id == Group.id)
+            .where(
+                Membership.user_id == user.id,
+                Membership.status == MembershipStatus.active.value,
+                Group.archived_at.is_(None),
+            )
+        )
+    ).all()
+    seen = [from_geojson(area) for area, _ in rows]
+    moderated = [
+        from_geojson(area) for area, role in rows if role in groups_service.MODERATOR_ROLES
+    ]
+    if user.role == Role.agency and user.jurisdiction:
+        jurisdiction = from_geojson(user.jurisdiction)
+        seen.append(jurisdiction)
+        moderated.append(jurisdiction)
+    return seen, moderated
+
+
+async def _ids_in(session: AsyncSession, shapes: list[Shape]) -> set[uuid.UUID]:
+    index = index_for(session)
+    ids: set[uuid.UUID] = set()
+    for shape in shapes:
+        ids.update(await index.intersecting(session, GEO_COLLECTION, shape))
+    return ids
+
+
+async def viewer_of(session: AsyncSession, user: User, incident: Incident) -> Viewer:
+    reporter = incident.reporter_id == user.id
+    if user.role == Role.admin:
+        return Viewer(True, True, reporter)
+    point = Circle(incident.lon, incident.lat)
+    groups = await index_for(session).intersecting(session, "group", point)
+    roles = set()
+    if groups:
+        roles = set(
+            (
+                await session.execute(
+                    select(Membership.role).where(
+                        Membership.user_id == user.id,
+                        Membership.group_id.in_(groups),
+                        Membership.status == MembershipStatus.active.value,
+                    )
+                )
+            ).scalars()
+        )
+    moderator = bool(roles & set(groups_service.MODERATOR_ROLES))
+    if user.role == Role.agency and user.jurisdiction:
+        moderator = moderator or intersects(from_geojson(user.jurisdiction), point)
+    return Viewer(bool(roles) or moderator or reporter, moderator, reporter)
+
+
+async def load_incident(
+    session: AsyncSession, user: User, incident_id: uuid.UUID
+) -> tuple[Incident, Viewer]:
+    incident = await session.get(Incident, incident_id)
+    if incident is None:
+        raise not_found("incident")
+    viewer = await viewer_of(session, user, incident)
+    if not viewer.can_see:
+        raise not_found("incident")
+    return incident, viewer
+
+
+def to_read(incident: Incident, exact: bool, reporter_name: str | None) -> IncidentRead:
+    lon, lat = (
+        (incident.lon, incident.lat) if exact else (incident.snapped_lon, incident.snapped_lat)
+    )
+    reporter = None
+    if reporter_name is not None and (exact or not incident.anonymous):
+        reporter = Reporter(id=incident.reporter_id if exact else None, display_name=reporter_name)
+    return IncidentRead(
+        id=incident.id,
+        category=Category(incident.category),
+        description=incident.description,
+        occurred_at=incident.occurred_at,
+        reported_at=incident.reported_at,
+        location={"type": "Point", "coordinates": [lon, lat]},
+        location_exact=exact,
+        accuracy_m=incident.accuracy_m if exact else None,
+        status=IncidentStatus(incident.status),
+        anonymous=incident.anonymous,
+        reporter=reporter,
+        police_reference=incident.police_reference if exact else None,
+    )
+
+
+async def names_of(session: AsyncSession, ids: set[uuid.UUID | None]) -> dict[uuid.UUID, str]:
+    wanted = [i for i in ids if i is not None]
+    if not wanted:
+        return {}
+    rows = await session.execute(select(User.id, User.display_name).where(User.id.in_(wanted)))
+    return {user_id: name for user_id, name in rows.all()}
+
+
+async def submit(
+    session: AsyncSession,
+    settings: Settings,
+    limiter: RateLimiter,
+    user: User,
+    data: IncidentCreate,
+    key: str | None,
+) -> dict[str, Any]:
+    """File a report; with an Idempotency-Key, a retry gets the original answer back."""
+    body_hash = idempotency.request_hash(data.model_dump(mode="json"))
+    if key is not None:
+        replay = await idempotency.claim(session, user.id, IDEMPOTENCY_SCOPE, key, body_hash)
+        if replay is not None and replay.response is not None:
+            return replay.response
+    now = utcnow()
+    if data.occurred_at > now + CLOCK_SKEW:
+        raise invalid("occurred_at", "is in the future")
+    if data.occurred_at < now - MAX_AGE:
+        raise invalid("occurred_at", "is more than 30 days ago; report it to the police directly")
+    rate_key = f"incidents:{user.id}"
+    wait = await limiter.retry_after(rate_key, settings.incidents_per_hour)
+    if wait:
+        raise too_many_requests(wait, f"At most {settings.incidents_per_hour} reports an hour.")
+    lon, lat = data.location.coordinates
+    snapped_lon, snapped_lat = snap(lon, lat, settings.snap_cell_m)
+    incident = Incident(
+        reporter_id=user.id,
+        category=data.category.value,
+        description=data.description,
+        occurred_at=data.occurred_at.astimezone(UTC),
+        reported_at=now,
+        lon=lon,
+        lat=lat,
+        accuracy_m=data.accuracy_m,
+        snapped_lon=snapped_lon,
+        snapped_lat=snapped_lat,
+        anonymous=data.anonymous,
+        status=IncidentStatus.submitted.value,
+    )
+    session.add(incident)
+    await session.flush()
+    await index_for(session).put(session, GEO_COLLECTION, incident.id, Circle(lon, lat))
+    await outbox.emit(session, "incident.created", {"incident_id": str(incident.id)})
+    await limiter.hit(rate_key, 3600)
+    answer = to_read(incident, True, user.display_name).model_dump(mode="json")
+    if key is not None:
+        await idempotency.remember(session, user.id, IDEMPOTENCY_SCOPE, key, 201, answer)
+    return answer
+
+
+@dataclass(frozen=True)
+class IncidentFilters:
+    group_id: uuid.UUID | None = None
+    bbox: tuple[float, float, float, float] | None = None
+    category: Category | None = None
+    status: IncidentStatus | None = None
+    since: datetime | None = None
+
+
+async def list_incidents(
+    session: AsyncSession, user: User, filters: IncidentFilters, limit: int, cursor: str | None
+) -> Page[IncidentRead]:
+    stmt = select(Incident)
+    seen, moderated = await _areas(session, user)
+    moderated_ids = await _ids_in(session, moderated)
+    if user.role != Role.admin:
+        stmt = stmt.where(
+            or_(Incident.id.in_(await _ids_in(session, seen)), Incident.reporter_id == user.id)
+        )
+    if filters.group_id is not None:
+        access = await groups_service.load_group(session, filters.group_id, user)
+        stmt = stmt.where(
+            Incident.id.in_(await _ids_in(session, [from_geojson(access.group.area)]))
+        )
+    if filters.bbox is not None:
+        # On the snapped point, so that a tiny box cannot locate a report exactly.
+        west, south, east, north = filters.bbox
+        stmt = stmt.where(
+            Incident.snapped_lon.between(west, east), Incident.snapped_lat.between(south, north)
+        )
+    if filters.category is not None:
+        stmt = stmt.where(Incident.category == filters.category.value)
+    if filters.status is not None:
+        stmt = stmt.where(Incident.status == filters.status.value)
+    if filters.since is not None:
+        stmt = stmt.where(Incident.reported_at >= filters.since)
+    rows = list(
+        (
+            await session.execute(
+                newest_first(stmt, Incident.reported_at, Incident.id, cursor, limit)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    names = await names_of(session, {r.reporter_id for r in rows})
+
+    def convert(incident: Incident) -> IncidentRead:
+        exact = (
+            user.role == Role.admin
+            or incident.reporter_id == user.id
+            or incident.id in moderated_ids
+        )
+        return to_read(
+            incident,
+            exact,
+            names.get(incident.reporter_id) if incident.reporter_id else None,
+        )
+
+    return page_of(rows, limit, lambda i: (i.reported_at, i.id), convert)
+
+
+async def transition(
+    session: AsyncSession,
+    user: User,
+    incident: Incident,
+    viewer: Viewer,
+    data: TransitionRequest,
+) -> Incident:
+    if not viewer.moderator:
+        raise forbidden("Only the area's coordinators, agency officers and admins moderate.")
+    current, target = IncidentStatus(incident.status), data.status
+    if target not in TRANSITIONS[current]:
+        raise conflict(
+            f"A report that is {current.value} cannot become {target.value}.",
+            kind="illegal-transition",
+        )
+    if target == IncidentStatus.rejected and not data.note:
+        raise invalid("note", "a reason is required to reject a report")
+    if target == IncidentStatus.forwarded and not data.police_reference:
+        raise invalid("police_reference", "is required to forward a report to the police")
+    changed = await session.execute(
+        update(Incident)
+        .where(Incident.id == incident.id, Incident.status == current.value)
+        .values(
+            status=target.value,
+            updated_at=utcnow(),
+            police_reference=data.police_reference or incident.police_reference,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if changed.rowcount != 1:  # type: ignore[attr-defined]
+        raise conflict(
+            "The report was moderated by someone else meanwhile.", kind="illegal-transition"
+        )
+    session.add(
+        StatusChange(
+            incident_id=incident.id,
+            from_status=current.value,
+            to_status=target.value,
+            actor_id=user.id,
+            note=data.note,
+            police_reference=data.police_reference,
+        )
+    )
+    await session.flush()
+    await session.refresh(incident)
+    await outbox.emit(
+        session,
+        "incident.status_changed",
+        {
+            "incident_id": str(incident.id),
+            "status": target.value,
+            "reporter_id": str(incident.reporter_id) if incident.reporter_id else None,
+        },
+    )
+    if target == IncidentStatus.verified:
+        groups = await index_for(session).intersecting(
+            session, "group", Circle(incident.lon, incident.lat)
+        )
+        await outbox.emit(
+            session,
+            "incident.verified",
+            {"incident_id": str(incident.id), "group_ids": sorted(str(g) for g in groups)},
+        )
+    return incident
+
+
+async def history(
+    session: AsyncSession, viewer: Viewer, incident: Incident
+) -> list[StatusChangeRead]:
+    if not viewer.moderator:
+        raise forbidden("The moderation history is for moderators.")
+    rows = list(
+        (
+            await session.execute(
+                select(StatusChange)
+                .where(StatusChange.incident_id == incident.id)
+                .order_by(StatusChange.created_at)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    names = await names_of(session, {r.actor_id for r in rows})
+    return [
+        StatusChangeRead(
+            from_status=IncidentStatus(r.from_status),
+            to_status=IncidentStatus(r.to_status),
+            actor=Reporter(id=r.actor_id, display_name=names.get(r.actor_id, ""))
+            if r.actor_id
+            else None,
+            note=r.note,
+            police_reference=r.police_reference,
+            created_at=r.created_at,
+        )
+        for r in rows
+    ]
+
+
+async def add_update(
+    session: AsyncSession, user: User, incident: Incident, data: UpdateCreate
+) -> IncidentUpdate:
+    entry = IncidentUpdate(incident_id=incident.id, author_id=user.id, text=data.text)
+    session.add(entry)
+    await session.flush()
+    return entry
+
+
+def update_read(
+    entry: IncidentUpdate, incident: Incident, viewer: Viewer, names: dict[uuid.UUID, str]
+) -> UpdateRead:
+    author = None
+    if entry.author_id is not None:
+        hidden = entry.author_id == incident.reporter_id and incident.anonymous
+        if viewer.exact or not hidden:
+            author = Reporter(
+                id=entry.author_id if viewer.exact else None,
+                display_name=names.get(entry.author_id, ""),
+            )
+    return UpdateRead(id=entry.id, text=entry.text, author=author, created_at=entry.created_at)
+
+
+async def list_updates(
+    session: AsyncSession, incident: Incident, viewer: Viewer, limit: int, cursor: str | None
+) -> Page[UpdateRead]:
+    stmt = newest_first(
+        select(IncidentUpdate).where(IncidentUpdate.incident_id == incident.id),
+        IncidentUpdate.created_at,
+        IncidentUpdate.id,
+        cursor,
+        limit,
+    )
+    rows = list((await session.execute(stmt)).scalars().all())
+    names = await names_of(session, {r.author_id for r in rows})
+    return page_of(
+        rows,
+        limit,
+        lambda u: (u.created_at, u.id),
+        lambda u: update_read(u, incident, viewer, names),
+    )
+
+
+def _week_sql(dialect: str) -> str:
+    if dialect == "postgresql":
+        return "to_char(occurred_at AT TIME ZONE 'UTC', 'IYYY-\"W\"IW')"
+    # ISO week in SQLite: the week's Thursday fixes both the ISO year and the week number.
+    thursday = "date(occurred_at, '-3 days', 'weekday 4')"
+    return (
+        f"printf('%s-W%02d', strftime('%Y', {thursday}),"
+        f" (CAST(strftime('%j', {thursday}) AS INTEGER) - 1) / 7 + 1)"
+    )
+
+
+async def _period(
+    session: AsyncSession, ids: list[uuid.UUID], start: date, end: date
+) -> PeriodStats:
+    weeks: list[WeekCount] = []
+    totals: dict[str, int] = {}
+    if ids:
+        dialect = session.get_bind().dialect.name
+        verified = ", ".join(f"'{s.value}'" for s in COUNTED_AS_VERIFIED)
+        params: dict[str, Any] = {
+            "start": datetime.combine(start, time(), UTC),
+            "end": datetime.combine(end, time(), UTC),
+        }
+        id_params = {f"i{n}": (i.hex if dialect == "sqlite" else i) for n, i in enumerate(ids)}
+        params.update(id_params)
+        if dialect == "sqlite":
+            params["start"] = params["start"].replace(tzinfo=None)
+            params["end"] = params["end"].replace(tzinfo=None)
+        rows = (
+            await session.execute(
+                text(
+                    f"SELECT {_week_sql(dialect)} AS week, category,"  # noqa: S608
+                    f" COUNT(*), SUM(CASE WHEN status IN ({verified}) THEN 1 ELSE 0 END)"
+                    " FROM incidents WHERE occurred_at >= :start AND occurred_at < :end"
+                    " AND status <> 'rejected'"
+                    f" AND id IN ({', '.join(':' + k for k in id_params)})"
+                    " GROUP BY week, category ORDER BY week, category"
+                ),
+                params,
+            )
+        ).all()
+        for week, category, submitted, verified_count in rows:
+            weeks.append(
+                WeekCount(
+                    week=week,
+                    category=Category(category),
+                    submitted=int(submitted),
+                    verified=int(verified_count),
+                )
+            )
+            totals[category] = totals.get(category, 0) + int(submitted)
+    return PeriodStats(start=start, end=end, weeks=weeks, totals=totals)
+
+
+async def group_stats(
+    session: AsyncSession, access: GroupAccess, start: date | None, end: date | None
+) -> GroupStats:
+    if not (access.is_active_member or access.is_admin):
+        raise forbidden("Statistics are for the group's members.")
+    end = end or (utcnow().date() + timedelta(days=1))
+    start = start or (end - timedelta(days=28))
+    if start >= end:
+        raise invalid("from", "must be before `to`")
+    if (end - start).days > 366:
+        raise invalid("from", "the period may span at most a year")
+    ids = list(await _ids_in(session, [from_geojson(access.group.area)]))
+    length = end - start
+    return GroupStats(
+        current=await _period(session, ids, start, end),
+        previous=await _period(session, ids, start - length, start),
+    )
