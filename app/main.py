@@ -22,6 +22,8 @@ from app.db import create_engine, create_sessionmaker
 from app.devices.router import router as devices_router
 from app.groups.router import router as groups_router
 from app.health import router as health_router
+from app.incidents.media import LocalMediaStore
+from app.incidents.router import PHOTO_UPLOAD_PATH
 from app.incidents.router import router as incidents_router
 from app.metrics import Metrics
 from app.middleware import RequestContextMiddleware
@@ -70,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.auth = AuthContext(settings, tokens, hasher, limiter)
+        app.state.media_store = LocalMediaStore(settings.var_dir / "media")
         log.info("started", extra={"shape": settings.shape, "jwt_alg": tokens.algorithm})
         try:
             yield
@@ -103,7 +106,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     app.add_middleware(
-        RequestContextMiddleware, max_body_bytes=settings.max_body_bytes, metrics=metrics
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        metrics=metrics,
+        # A photo plus the multipart envelope around it.
+        body_limits=[(PHOTO_UPLOAD_PATH, settings.max_photo_bytes + 64 * 1024)],
     )
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app

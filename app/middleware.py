@@ -12,6 +12,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -37,10 +38,19 @@ class BodyTooLarge(Problem, StarletteHTTPException):  # type: ignore[misc]
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        metrics: Metrics,
+        body_limits: Sequence[tuple[str, int]] = (),
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
+        # Larger limits for the few routes that take files: (path regex, bytes).
+        self.body_limits = [(re.compile(pattern), limit) for pattern, limit in body_limits]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -62,7 +72,10 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status = 500
         response_started = False
-        limit = self.max_body_bytes
+        path = scope.get("path", "")
+        limit = next(
+            (n for pattern, n in self.body_limits if pattern.match(path)), self.max_body_bytes
+        )
 
         declared = dict(scope.get("headers") or []).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:

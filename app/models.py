@@ -7,6 +7,7 @@ from app.devices.models import Device
 from app.geo.models import GeoEntry
 from app.groups.models import Group, Invitation, Membership
 from app.idempotency import IdempotencyRecord
+from app.incidents.media import Media
 from app.incidents.models import Incident, IncidentUpdate, StatusChange
 from app.push.models import OutboxEvent
 
@@ -21,6 +22,7 @@ __all__ = [
     "Incident",
     "IncidentUpdate",
     "Invitation",
+    "Media",
     "Membership",
     "OutboxEvent",
     "Place",

@@ -54,8 +54,10 @@ class Settings(BaseSettings):
     max_jurisdiction_km2: float = Field(default=50_000.0, gt=0)
     snap_cell_m: float = Field(default=250.0, ge=50)
 
-    # Incident reports a user may submit per hour (429 beyond).
+    # Incident reports a user may submit per hour (429 beyond), and their photos.
     incidents_per_hour: int = Field(default=20, ge=1)
+    max_photo_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_photos_per_incident: int = Field(default=5, ge=1)
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0)

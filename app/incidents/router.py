@@ -4,14 +4,16 @@ import uuid
 from datetime import date
 from typing import Annotated
 
-from fastapi import Header, Query, Request, status
+from fastapi import Header, Query, Request, Response, UploadFile, status
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from app.auth.deps import CurrentUser
 from app.categories import LABELS, Category
 from app.db import SessionDep
 from app.groups.deps import GroupFromPath
 from app.incidents import service
+from app.incidents.media import Media, attach
 from app.incidents.models import IncidentStatus
 from app.incidents.schemas import (
     CategoryRead,
@@ -24,11 +26,21 @@ from app.incidents.schemas import (
     UpdateRead,
 )
 from app.pagination import CursorParam, LimitParam, Page
-from app.problems import invalid
+from app.problems import Problem, forbidden, invalid, not_found
 from app.routing import make_router, problem_responses
 
 router = make_router(prefix="/v1", tags=["incidents"], responses=problem_responses(401))
 GEOJSON = "application/geo+json"
+PHOTO_UPLOAD_PATH = r"^/v1/incidents/[^/]+/media$"
+
+
+class MediaRead(BaseModel):
+    id: uuid.UUID
+    content_type: str
+    size: int
+    width: int
+    height: int
+    url: str
 
 
 def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
@@ -210,3 +222,67 @@ async def read_group_stats(
     """Reports inside the group's area by category and ISO week, beside the same length of
     time just before, so that a coordinator can tell residents what is rising."""
     return await service.group_stats(session, access, start, end)
+
+
+@router.post(
+    "/incidents/{incident_id}/media",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MediaRead,
+    responses=problem_responses(403, 409, 413, 415),
+)
+async def upload_incident_photo(
+    incident_id: uuid.UUID,
+    file: UploadFile,
+    user: CurrentUser,
+    session: SessionDep,
+    request: Request,
+) -> MediaRead:
+    """Attach a photo (JPEG, PNG, WebP or HEIC, judged by content). Every piece of
+    metadata, above all GPS, is removed before it is stored."""
+    settings = request.app.state.settings
+    incident, viewer = await service.load_incident(session, user, incident_id)
+    if not (viewer.reporter or viewer.moderator):
+        raise forbidden("Only the reporter and moderators add photos to a report.")
+    raw = await file.read(settings.max_photo_bytes + 1)
+    if len(raw) > settings.max_photo_bytes:
+        raise Problem(
+            413, f"A photo may be at most {settings.max_photo_bytes} bytes.", kind="body-too-large"
+        )
+    media = await attach(
+        session,
+        request.app.state.media_store,
+        incident.id,
+        user.id,
+        raw,
+        settings.max_photos_per_incident,
+    )
+    return MediaRead(
+        id=media.id,
+        content_type=media.content_type,
+        size=media.size,
+        width=media.width,
+        height=media.height,
+        url=f"/v1/media/{media.id}",
+    )
+
+
+@router.get(
+    "/media/{media_id}",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}}},
+)
+async def read_media(
+    media_id: uuid.UUID, user: CurrentUser, session: SessionDep, request: Request
+) -> Response:
+    """A photo, to those who may see its report."""
+    media = await session.get(Media, media_id)
+    if media is None:
+        raise not_found("photo")
+    try:
+        await service.load_incident(session, user, media.incident_id)
+    except Problem as exc:
+        raise not_found("photo") from exc
+    data = request.app.state.media_store.load(media.storage_key)
+    return Response(
+        data, media_type=media.content_type, headers={"Cache-Control": "private, max-age=3600"}
+    )
