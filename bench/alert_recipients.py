@@ -220,6 +220,14 @@ async def run(backend: str, residents: int, alerts: int, scans: int, seed_value:
         f"[{backend}] resolve: median {statistics.median(times) * 1000:.1f} ms, "
         f"p99 {percentile(times, 99) * 1000:.1f} ms, {rate:,.0f} recipients/s"
     )
+    sized = [(c, t) for t, c in zip(times, counts, strict=True) if c >= 1_000]
+    if len(sized) >= 3:
+        # Least-squares line through (recipients, seconds): the time at exactly 10,000.
+        slope, intercept = np.polyfit([c for c, _ in sized], [t for _, t in sized], 1)
+        print(
+            f"[{backend}] fitted time for a 10,000-recipient alert: "
+            f"{(slope * 10_000 + intercept) * 1000:.1f} ms (from {len(sized)} alerts)"
+        )
     if big:
         print(
             f"[{backend}] alerts with 5,000-20,000 recipients: n={len(big)}, median "

@@ -93,7 +93,10 @@ def _prefs(row: Sequence[Any], offset: int) -> Prefs | None:
 
 
 def _as_uuid(value: Any) -> uuid.UUID:
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    if isinstance(value, uuid.UUID):
+        return value
+    # SQLite hands back 32 hex digits; parsing them as an int is the quick way in.
+    return uuid.UUID(int=int(value, 16)) if len(value) == 32 else uuid.UUID(str(value))
 
 
 def _group_param(session: AsyncSession, group_id: uuid.UUID) -> Any:
@@ -131,7 +134,10 @@ async def _place_holders(
         np.fromiter((r[2] for r in rows), float, len(rows)),
         np.fromiter((r[3] for r in rows), float, len(rows)),
     )
-    return {_as_uuid(r[0]): _prefs(r, 4) for r, hit in zip(rows, hits, strict=True) if hit}
+    # A resident with several matching places appears once per place: dedupe on the raw
+    # key before paying for its conversion.
+    matched = {rows[i][0]: rows[i] for i in np.flatnonzero(hits).tolist()}
+    return {_as_uuid(key): _prefs(row, 4) for key, row in matched.items()}
 
 
 async def _represented_by_groups(

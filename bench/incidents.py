@@ -1,0 +1,174 @@
+"""Sustained POST /v1/incidents through a real uvicorn server, against a bare endpoint.
+
+For each backend, the API runs as `nwatch serve` in its own process on a fresh,
+migrated database; 50 concurrent clients (asyncio + httpx, in this process) submit
+reports with an Idempotency-Key for --seconds, then do the same against a FastAPI app
+that returns a constant (bench/bare_app.py), served by uvicorn the same way. Prints
+requests/s, p50 and p99 for both and their ratio.
+
+    .venv/bin/python -m bench.incidents [--seconds 30] [--clients 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from bench.common import percentile, scratch_database
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@asynccontextmanager
+async def server(command: list[str], env: dict[str, str], port: int) -> AsyncIterator[str]:
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient() as client:
+            for _ in range(200):
+                try:
+                    await client.get(f"{base}/openapi.json", timeout=1)
+                    break
+                except httpx.HTTPError:
+                    await asyncio.sleep(0.1)
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), timeout=20)
+
+
+async def load(
+    url: str, headers_for: list[dict[str, str]], body: dict[str, object] | None, seconds: float
+) -> tuple[int, list[float], int]:
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=len(headers_for))
+
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+
+        async def worker(headers: dict[str, str]) -> None:
+            nonlocal errors
+            while time.perf_counter() < deadline:
+                request_headers = {**headers, "Idempotency-Key": uuid.uuid4().hex}
+                started = time.perf_counter()
+                answer = await client.post(url, headers=request_headers, json=body or {})
+                latencies.append(time.perf_counter() - started)
+                if answer.status_code != 201:
+                    errors += 1
+
+        await asyncio.gather(*(worker(h) for h in headers_for))
+    return len(latencies), latencies, errors
+
+
+def line(name: str, count: int, latencies: list[float], errors: int, seconds: float) -> str:
+    return (
+        f"{name}: {count / seconds:,.0f} req/s, p50 {percentile(latencies, 50) * 1000:.1f} ms,"
+        f" p99 {percentile(latencies, 99) * 1000:.1f} ms, errors {errors}"
+    )
+
+
+async def run(backend: str, seconds: float, clients: int) -> None:
+    async with scratch_database(backend) as url:
+        port = free_port()
+        env = {
+            "NW_DATABASE_URL": url,
+            "NW_JWT_SECRET": "bench-" + "s" * 40,
+            "NW_INCIDENTS_PER_HOUR": "100000000",
+            "NW_PASSWORD_HASH_TIME_COST": "1",
+            "NW_PASSWORD_HASH_MEMORY_KIB": "8192",
+            "NW_LOG_LEVEL": "WARNING",
+            "NW_VAR_DIR": tempfile.mkdtemp(prefix="nw-bench-"),
+        }
+        command = [sys.executable, "-m", "app.cli", "serve", "--port", str(port)]
+        async with server(command, env, port) as base, httpx.AsyncClient(base_url=base) as api:
+            headers = []
+            for i in range(clients):
+                email = f"bench{i}@example.org"
+                await api.post(
+                    "/v1/auth/register",
+                    json={"email": email, "password": "correct horse battery", "display_name": "b"},
+                )
+                token = (
+                    await api.post(
+                        "/v1/auth/token",
+                        data={
+                            "grant_type": "password",
+                            "username": email,
+                            "password": "correct horse battery",
+                        },
+                    )
+                ).json()["access_token"]
+                headers.append({"Authorization": f"Bearer {token}"})
+            body = {
+                "category": "burglary",
+                "description": "Shed broken into",
+                "occurred_at": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+                "location": {"type": "Point", "coordinates": [-0.1276, 51.5072]},
+                "accuracy_m": 10,
+                "anonymous": True,
+            }
+            count, latencies, errors = await load(f"{base}/v1/incidents", headers, body, seconds)
+        api_rate = count / seconds
+        print(
+            f"[{backend}] {line('POST /v1/incidents', count, latencies, errors, seconds)}",
+            flush=True,
+        )
+        api_p99 = percentile(latencies, 99)
+
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "bench.bare_app:app",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    async with server(command, {}, port) as base:
+        count, latencies, errors = await load(f"{base}/bare", [{}] * clients, None, seconds)
+    bare_rate = count / seconds
+    print(f"[{backend}] {line('bare FastAPI endpoint', count, latencies, errors, seconds)}")
+    print(
+        f"[{backend}] throughput ratio {api_rate / bare_rate:.0%} of the bare endpoint"
+        f" (goal >= 30%), API p99 {api_p99 * 1000:.1f} ms (goal < 100 ms)",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--backends", default="sqlite,postgres")
+    args = parser.parse_args()
+    for backend in args.backends.split(","):
+        asyncio.run(run(backend, args.seconds, args.clients))
+
+
+if __name__ == "__main__":
+    main()
