@@ -434,23 +434,22 @@ def _week_sql(dialect: str) -> str:
     )
 
 
+STATS_CHUNK = 10_000  # incident ids per statement, well below parameter limits
+
+
 async def _period(
     session: AsyncSession, ids: list[uuid.UUID], start: date, end: date
 ) -> PeriodStats:
-    weeks: list[WeekCount] = []
-    totals: dict[str, int] = {}
-    if ids:
-        dialect = session.get_bind().dialect.name
-        verified = ", ".join(f"'{s.value}'" for s in COUNTED_AS_VERIFIED)
-        params: dict[str, Any] = {
-            "start": datetime.combine(start, time(), UTC),
-            "end": datetime.combine(end, time(), UTC),
-        }
-        id_params = {f"i{n}": (i.hex if dialect == "sqlite" else i) for n, i in enumerate(ids)}
-        params.update(id_params)
-        if dialect == "sqlite":
-            params["start"] = params["start"].replace(tzinfo=None)
-            params["end"] = params["end"].replace(tzinfo=None)
+    """Counts by ISO week and category, aggregated by the database (per chunk of ids)."""
+    dialect = session.get_bind().dialect.name
+    verified = ", ".join(f"'{s.value}'" for s in COUNTED_AS_VERIFIED)
+    bounds = [datetime.combine(d, time(), UTC) for d in (start, end)]
+    if dialect == "sqlite":  # UTCDateTime stores naive UTC there
+        bounds = [b.replace(tzinfo=None) for b in bounds]
+    counts: dict[tuple[str, str], list[int]] = {}
+    for first in range(0, len(ids), STATS_CHUNK):
+        chunk = ids[first : first + STATS_CHUNK]
+        id_params = {f"i{n}": (i.hex if dialect == "sqlite" else i) for n, i in enumerate(chunk)}
         rows = (
             await session.execute(
                 text(
@@ -459,21 +458,22 @@ async def _period(
                     " FROM incidents WHERE occurred_at >= :start AND occurred_at < :end"
                     " AND status <> 'rejected'"
                     f" AND id IN ({', '.join(':' + k for k in id_params)})"
-                    " GROUP BY week, category ORDER BY week, category"
+                    " GROUP BY week, category"
                 ),
-                params,
+                {"start": bounds[0], "end": bounds[1], **id_params},
             )
         ).all()
         for week, category, submitted, verified_count in rows:
-            weeks.append(
-                WeekCount(
-                    week=week,
-                    category=Category(category),
-                    submitted=int(submitted),
-                    verified=int(verified_count),
-                )
-            )
-            totals[category] = totals.get(category, 0) + int(submitted)
+            total = counts.setdefault((week, category), [0, 0])
+            total[0] += int(submitted)
+            total[1] += int(verified_count)
+    weeks = [
+        WeekCount(week=week, category=Category(category), submitted=n, verified=v)
+        for (week, category), (n, v) in sorted(counts.items())
+    ]
+    totals: dict[str, int] = {}
+    for item in weeks:
+        totals[item.category.value] = totals.get(item.category.value, 0) + item.submitted
     return PeriodStats(start=start, end=end, weeks=weeks, totals=totals)
 
 

@@ -6,10 +6,12 @@ import uuid
 from datetime import UTC, datetime
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from app.geo.index import index_for
 from app.geo.shapes import Circle
+from app.incidents import service as incident_service
 from app.incidents.models import Incident
 from tests.auth.factories import new_account
 from tests.groups.factories import join, new_group
@@ -57,7 +59,12 @@ async def seed(app: FastAPI, reporter: uuid.UUID) -> None:
             await index_for(session).put(session, "incident", incident.id, Circle(lon, lat))
 
 
-async def test_stats_by_category_and_iso_week(app: FastAPI, client: httpx.AsyncClient) -> None:
+@pytest.mark.parametrize("chunk", [10_000, 2])
+async def test_stats_by_category_and_iso_week(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    # chunk=2 makes the database aggregate in several statements that are then merged.
+    monkeypatch.setattr(incident_service, "STATS_CHUNK", chunk)
     owner, member, outsider = (
         await new_account(client),
         await new_account(client),
