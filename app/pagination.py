@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -19,6 +19,7 @@ from app.problems import Problem
 
 T = TypeVar("T")
 R = TypeVar("R")
+U = TypeVar("U")
 SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
 
 LimitParam = Annotated[int, Query(ge=1, le=200, description="Page size")]
@@ -58,6 +59,22 @@ def newest_first(
         created, row_id = decode_cursor(cursor)
         stmt = stmt.where(or_(created_col < created, and_(created_col == created, id_col < row_id)))
     return stmt.order_by(created_col.desc(), id_col.desc()).limit(limit + 1)
+
+
+# Bound parameters per statement: below SQLite's (32,766) and PostgreSQL's (32,767) limits.
+IN_LIST_LIMIT = 30_000
+
+
+def chunks(items: Iterable[U], size: int | None = None) -> Iterator[list[U]]:
+    size = size or IN_LIST_LIMIT
+    batch: list[U] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def page_of(

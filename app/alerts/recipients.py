@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime, time
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -28,8 +28,7 @@ from app.alerts.models import SEVERITY_RANK, Alert, AlertStatus, Severity
 from app.db import utcnow
 from app.geo.index import index_for
 from app.geo.shapes import Shape, circles_touching, from_geojson
-
-CHUNK = 30_000  # below SQLite (32,766) and PostgreSQL (32,767) limits on bound parameters
+from app.pagination import chunks
 
 
 class Prefs(NamedTuple):
@@ -38,17 +37,6 @@ class Prefs(NamedTuple):
     quiet_start: str | None
     quiet_end: str | None
     quiet_timezone: str | None
-
-
-def chunks(items: Iterable[uuid.UUID], size: int = CHUNK) -> Iterator[list[uuid.UUID]]:
-    batch: list[uuid.UUID] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def in_quiet_hours(at: datetime, start: str, end: str, timezone: str) -> bool:

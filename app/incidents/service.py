@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import idempotency
@@ -46,7 +46,7 @@ from app.incidents.schemas import (
     UpdateRead,
     WeekCount,
 )
-from app.pagination import Page, newest_first, page_of
+from app.pagination import Page, chunks, newest_first, page_of
 from app.problems import conflict, forbidden, invalid, not_found, too_many_requests
 from app.push import outbox
 from app.ratelimit import RateLimiter
@@ -232,18 +232,18 @@ class IncidentFilters:
 async def list_incidents(
     session: AsyncSession, user: User, filters: IncidentFilters, limit: int, cursor: str | None
 ) -> Page[IncidentRead]:
-    stmt = select(Incident)
     seen, moderated = await _areas(session, user)
     moderated_ids = await _ids_in(session, moderated)
+    # The ids the caller may list (None: all, for admins), narrowed by the group filter.
+    ids: set[uuid.UUID] | None = None
     if user.role != Role.admin:
-        stmt = stmt.where(
-            or_(Incident.id.in_(await _ids_in(session, seen)), Incident.reporter_id == user.id)
-        )
+        mine = await session.execute(select(Incident.id).where(Incident.reporter_id == user.id))
+        ids = await _ids_in(session, seen) | set(mine.scalars())
     if filters.group_id is not None:
         access = await groups_service.load_group(session, filters.group_id, user)
-        stmt = stmt.where(
-            Incident.id.in_(await _ids_in(session, [from_geojson(access.group.area)]))
-        )
+        in_group = await _ids_in(session, [from_geojson(access.group.area)])
+        ids = in_group if ids is None else ids & in_group
+    stmt = select(Incident)
     if filters.bbox is not None:
         # On the snapped point, so that a tiny box cannot locate a report exactly.
         west, south, east, north = filters.bbox
@@ -256,15 +256,17 @@ async def list_incidents(
         stmt = stmt.where(Incident.status == filters.status.value)
     if filters.since is not None:
         stmt = stmt.where(Incident.reported_at >= filters.since)
-    rows = list(
-        (
-            await session.execute(
-                newest_first(stmt, Incident.reported_at, Incident.id, cursor, limit)
-            )
-        )
-        .scalars()
-        .all()
-    )
+    page_stmt = newest_first(stmt, Incident.reported_at, Incident.id, cursor, limit)
+    if ids is None:
+        rows = list((await session.execute(page_stmt)).scalars().all())
+    else:
+        # Each chunk yields its newest limit+1; the newest limit+1 of them all is the page.
+        rows = []
+        for chunk in chunks(sorted(ids)):
+            result = await session.execute(page_stmt.where(Incident.id.in_(chunk)))
+            rows += result.scalars().all()
+        rows.sort(key=lambda i: (i.reported_at, i.id), reverse=True)
+        rows = rows[: limit + 1]
     names = await names_of(session, {r.reporter_id for r in rows})
 
     def convert(incident: Incident) -> IncidentRead:

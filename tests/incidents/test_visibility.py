@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
+from app import pagination
 from app.geo.privacy import snap
 from tests.alerts.factories import new_agency
 from tests.auth.factories import Account, new_account, new_admin
@@ -133,3 +135,24 @@ async def test_updates_follow_the_same_privacy(app: FastAPI, client: httpx.Async
     assert (
         await client.post(path, headers=p["outsider"].headers, json={"text": "hi"})
     ).status_code == 404
+
+
+@pytest.mark.parametrize("chunk", [30_000, 2])
+async def test_listing_pages_are_the_same_when_ids_are_chunked(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    p, _ = await world(app, client)
+    made = [(await report(client, p["reporter"])).json()["id"] for _ in range(7)]
+    monkeypatch.setattr(pagination, "IN_LIST_LIMIT", chunk)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": "3", **({"cursor": cursor} if cursor else {})}
+        page = (
+            await client.get("/v1/incidents", headers=p["member"].headers, params=params)
+        ).json()
+        seen += [i["id"] for i in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == list(reversed(made))
