@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.validation import explain_validity
 
-from app.geo.schemas import CircleArea, MultiPolygonArea, PointGeometry, PolygonArea
+from app.geo.schemas import CircleArea, MultiPolygonArea, PolygonArea
 from app.geo.shapes import Circle, PolygonShape, Shape, laea_area_m2, unwrap
 from app.problems import FieldError, Problem
 
@@ -83,10 +83,6 @@ def area_shape(area: CircleArea | PolygonArea | MultiPolygonArea, limits: AreaLi
             )
         return Circle(area.coordinates[0], area.coordinates[1], area.radius_m)
     return polygon_shape(area, limits)
-
-
-def point_shape(point: PointGeometry) -> Circle:
-    return Circle(point.coordinates[0], point.coordinates[1], 0.0)
 
 
 def checked_area(

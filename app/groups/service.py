@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import Role, User
@@ -490,15 +490,3 @@ async def my_groups(
         for m, g in page.items
     ]
     return Page[MyMembershipRead](items=items, next_cursor=page.next_cursor)
-
-
-async def active_member_ids(session: AsyncSession, group_id: uuid.UUID) -> list[uuid.UUID]:
-    """For other domains (alerts, incidents): who the group's active members are."""
-    rows = await session.execute(
-        select(Membership.user_id).where(
-            and_(
-                Membership.group_id == group_id, Membership.status == MembershipStatus.active.value
-            )
-        )
-    )
-    return list(rows.scalars().all())
