@@ -41,6 +41,34 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(_args: argparse.Namespace) -> int:
+    """The push dispatcher as its own process (scaled shape); stops cleanly on SIGTERM."""
+    import signal
+
+    from app.db import create_engine, create_sessionmaker
+    from app.logs import configure_logging
+    from app.push.dispatcher import Dispatcher
+    from app.push.senders import LogSender
+
+    settings = Settings()
+    settings.check()
+    configure_logging(settings.log_level, settings.log_format)
+
+    async def run() -> None:
+        engine = create_engine(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await Dispatcher(create_sessionmaker(engine), LogSender()).run(stop)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    return 0
+
+
 def cmd_migrate(_args: argparse.Namespace) -> int:
     from app.migrate import upgrade
 
@@ -116,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     serve.add_argument("--workers", type=int, default=1)
     serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run the push dispatcher (scaled shape)")
+    worker.set_defaults(func=cmd_worker)
 
     migrate = sub.add_parser("migrate", help="migrate the database to the newest revision")
     migrate.set_defaults(func=cmd_migrate)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,6 +30,8 @@ from app.metrics import Metrics
 from app.middleware import RequestContextMiddleware
 from app.migrate import head_revision
 from app.openapi import build_openapi, operation_id
+from app.push.dispatcher import Dispatcher
+from app.push.senders import LogSender
 from app.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from app.settings import Settings
 
@@ -73,10 +76,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.auth = AuthContext(settings, tokens, hasher, limiter)
         app.state.media_store = LocalMediaStore(settings.var_dir / "media")
-        log.info("started", extra={"shape": settings.shape, "jwt_alg": tokens.algorithm})
+        stop = asyncio.Event()
+        dispatcher_task = None
+        if settings.runs_dispatcher:
+            dispatcher = Dispatcher(app.state.sessionmaker, LogSender())
+            dispatcher_task = asyncio.create_task(dispatcher.run(stop), name="dispatcher")
+        log.info(
+            "started",
+            extra={
+                "shape": settings.shape,
+                "jwt_alg": tokens.algorithm,
+                "dispatcher": settings.runs_dispatcher,
+            },
+        )
         try:
             yield
         finally:
+            stop.set()
+            if dispatcher_task is not None:
+                await dispatcher_task
             if redis is not None:
                 await redis.aclose()
             await engine.dispose()

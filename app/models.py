@@ -9,12 +9,13 @@ from app.groups.models import Group, Invitation, Membership
 from app.idempotency import IdempotencyRecord
 from app.incidents.media import Media
 from app.incidents.models import Incident, IncidentUpdate, StatusChange
-from app.push.models import OutboxEvent
+from app.push.models import Delivery, OutboxEvent
 
 __all__ = [
     "Ack",
     "Alert",
     "Base",
+    "Delivery",
     "Device",
     "GeoEntry",
     "Group",

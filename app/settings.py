@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     max_photo_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_photos_per_incident: int = Field(default=5, ge=1)
 
+    # Run the push dispatcher inside the API process. Default: yes in the embedded shape
+    # (SQLite has a single claimer), no in the scaled one (run `nwatch worker`).
+    dispatcher_in_process: bool | None = None
+
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0)
     db_pool_size: int = Field(default=10, ge=1)
@@ -73,6 +77,12 @@ class Settings(BaseSettings):
     @property
     def shape(self) -> Literal["embedded", "scaled"]:
         return "embedded" if self.is_sqlite else "scaled"
+
+    @property
+    def runs_dispatcher(self) -> bool:
+        if self.dispatcher_in_process is None:
+            return self.shape == "embedded"
+        return self.dispatcher_in_process
 
     @cached_property
     def uses_key_pair(self) -> bool:

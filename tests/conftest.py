@@ -59,6 +59,8 @@ def settings_for(database_url: str, var_dir: Path, **overrides: Any) -> Settings
         "var_dir": var_dir,
         "jwt_secret": SecretStr("test-secret-" + "x" * 32),
         "redis_url": None,
+        # Tests that need the dispatcher drive it themselves, one pass at a time.
+        "dispatcher_in_process": False,
         # Cheap hashing: the tests sign in hundreds of times; the cost is a setting.
         "password_hash_time_cost": 1,
         "password_hash_memory_kib": 8192,

@@ -38,6 +38,7 @@ from app.groups.models import Group, Membership, MembershipStatus
 from app.pagination import Page, newest_first, page_of
 from app.problems import Problem, conflict, forbidden, invalid, not_found
 from app.push import outbox
+from app.push.models import Delivery
 from app.settings import Settings
 
 GEO_COLLECTION = "alert"
@@ -430,10 +431,23 @@ async def alert_stats(session: AsyncSession, user: User, alert: Alert) -> AlertS
     )
     issued = versions[0].issued_at
     delays = [(t - issued).total_seconds() for t in first_ack.scalars() if t is not None]
+    pushes = dict(
+        (
+            await session.execute(
+                select(Delivery.state, func.count())
+                .where(Delivery.subject_id == alert.chain_id, Delivery.event_type.like("alert.%"))
+                .group_by(Delivery.state)
+            )
+        ).all()
+    )
     return AlertStats(
         recipients=len(recipients),
-        # Push and realtime deliveries are recorded by the dispatcher (push issue).
-        push=PushCounts(sent=0, failed=0, pending=0),
+        push=PushCounts(
+            sent=int(pushes.get("sent", 0)),
+            failed=int(pushes.get("failed", 0)),
+            pending=int(pushes.get("pending", 0)),
+        ),
+        # WebSocket deliveries come with the realtime issue.
         realtime_delivered=0,
         acks=AckCounts(**{k.value: int(counts.get(k.value, 0)) for k in AckKind}),
         median_ack_s=round(statistics.median(delays), 3) if delays else None,

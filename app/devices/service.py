@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -12,7 +13,7 @@ from app.auth.models import User
 from app.db import utcnow
 from app.devices.models import Device
 from app.devices.schemas import DeviceRead, DeviceRegister
-from app.pagination import Page, newest_first, page_of
+from app.pagination import Page, chunks, newest_first, page_of
 from app.problems import not_found
 
 
@@ -84,3 +85,14 @@ async def delete_device(session: AsyncSession, user: User, device_id: uuid.UUID)
     # Another user's device answers exactly like a device that does not exist.
     if result.rowcount == 0:  # type: ignore[attr-defined]
         raise not_found("device")
+
+
+async def active_devices(session: AsyncSession, user_ids: Iterable[uuid.UUID]) -> list[Device]:
+    """Every active device of these users (for the push dispatcher)."""
+    devices: list[Device] = []
+    for batch in chunks(user_ids):
+        rows = await session.execute(
+            select(Device).where(Device.user_id.in_(batch), Device.active.is_(True))
+        )
+        devices += rows.scalars().all()
+    return devices

@@ -490,3 +490,15 @@ async def my_groups(
         for m, g in page.items
     ]
     return Page[MyMembershipRead](items=items, next_cursor=page.next_cursor)
+
+
+async def member_ids(
+    session: AsyncSession, group_ids: list[uuid.UUID], moderators_only: bool = False
+) -> set[uuid.UUID]:
+    """Active members (or only coordinators and owners) of the given groups."""
+    stmt = select(Membership.user_id).where(
+        Membership.group_id.in_(group_ids), Membership.status == MembershipStatus.active.value
+    )
+    if moderators_only:
+        stmt = stmt.where(Membership.role.in_(MODERATOR_ROLES))
+    return set((await session.execute(stmt)).scalars())

@@ -1,0 +1,285 @@
+"""The dispatcher: outbox events → one delivery per recipient device → the push sender.
+
+Two steps, each claimed under a lease so that any number of workers can share the work
+(`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite has one claimer, in the API process):
+1. expand: an event becomes delivery rows (unique delivery key: event and device), and
+   the event is marked done in the same transaction — re-expanding after a crash
+   inserts nothing twice;
+2. send: due deliveries go to the PushSender in batches; results are recorded, with
+   backoff and jitter, Retry-After honoured, dead tokens deactivated.
+A row whose lease runs out (its worker died) is claimed again by another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.alerts import service as alerts_service
+from app.alerts.models import Alert, AlertStatus, MsgType
+from app.alerts.recipients import resolve_chain_recipients
+from app.categories import LABELS, Category
+from app.db import utcnow
+from app.devices import service as devices_service
+from app.devices.models import Device
+from app.groups import service as groups_service
+from app.groups.models import Group
+from app.push.models import Delivery, OutboxEvent
+from app.push.senders import Outcome, PushMessage, PushSender
+
+log = logging.getLogger("app.push")
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        sender: PushSender,
+        *,
+        lease_s: float = 60.0,
+        batch: int = 500,
+        max_attempts: int = 8,
+        idle_s: float = 0.5,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.sender = sender
+        self.lease = timedelta(seconds=lease_s)
+        self.batch = batch
+        self.max_attempts = max_attempts
+        self.idle_s = idle_s
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until `stop` is set; what is in hand when it is set is finished first."""
+        while not stop.is_set():
+            try:
+                done = await self.run_once()
+            except Exception:  # a bad row must not stop the loop; it is retried later
+                log.exception("dispatcher iteration failed")
+                done = 0
+            if not done:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self.idle_s)
+
+    async def run_once(self) -> int:
+        """One pass: expand claimed events, then send due deliveries. Returns rows handled."""
+        handled = 0
+        for event_id in await self._claim(OutboxEvent, OutboxEvent.available_at):
+            await self._expand(event_id)
+            handled += 1
+        deliveries = await self._claim(Delivery, Delivery.next_attempt_at)
+        if deliveries:
+            await self._send(deliveries)
+            handled += len(deliveries)
+        return handled
+
+    async def _claim(self, table: Any, due_column: Any) -> list[uuid.UUID]:
+        now = utcnow()
+        async with self.sessionmaker() as session, session.begin():
+            stmt = (
+                select(table.id)
+                .where(
+                    table.state == "pending",
+                    due_column <= now,
+                    or_(table.lease_until.is_(None), table.lease_until < now),
+                )
+                .order_by(due_column)
+                .limit(self.batch)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True)
+            ids = list((await session.execute(stmt)).scalars())
+            if ids:
+                await session.execute(
+                    update(table).where(table.id.in_(ids)).values(lease_until=now + self.lease)
+                )
+        return ids
+
+    async def _expand(self, event_id: uuid.UUID) -> None:
+        async with self.sessionmaker() as session:
+            try:
+                async with session.begin():
+                    event = await session.get(OutboxEvent, event_id)
+                    if event is None or event.state != "pending":
+                        return
+                    rows = await self._deliveries_for(session, event)
+                    if rows:
+                        insert = (
+                            pg_insert
+                            if session.get_bind().dialect.name == "postgresql"
+                            else sqlite_insert
+                        )
+                        await session.execute(
+                            insert(Delivery)
+                            .values(rows)
+                            .on_conflict_do_nothing(index_elements=["delivery_key"])
+                        )
+                    event.state, event.lease_until = "done", None
+            except Exception as exc:
+                log.exception("event could not be expanded", extra={"event_id": str(event_id)})
+                await self._event_failed(event_id, exc)
+
+    async def _event_failed(self, event_id: uuid.UUID, exc: Exception) -> None:
+        async with self.sessionmaker() as session, session.begin():
+            event = await session.get(OutboxEvent, event_id)
+            if event is None:
+                return
+            event.attempts += 1
+            event.last_error = f"{exc.__class__.__name__}: {exc}"[:2000]
+            event.lease_until = None
+            if event.attempts >= self.max_attempts:
+                event.state = "dead"  # parked for an admin to look at and retry
+            else:
+                event.available_at = utcnow() + _backoff(event.attempts)
+
+    async def _deliveries_for(
+        self, session: AsyncSession, event: OutboxEvent
+    ) -> list[dict[str, Any]]:
+        """Who gets this event, on which devices, saying what."""
+        payload = event.payload
+        kind = event.event_type
+        silent: dict[uuid.UUID, bool]
+        subject: uuid.UUID | None = None
+        if kind.startswith("alert."):
+            alert = await session.get(Alert, uuid.UUID(payload["alert_id"]))
+            if alert is None:
+                return []
+            versions = await alerts_service.chain(session, alert)
+            silent = await resolve_chain_recipients(session, versions, at=alert.issued_at)
+            content = _alert_message(alert, kind)
+            subject = alert.chain_id
+        elif kind in ("membership.requested", "membership.approved"):
+            group = await session.get(Group, uuid.UUID(payload["group_id"]))
+            if group is None:
+                return []
+            if kind == "membership.requested":
+                users = await groups_service.member_ids(session, [group.id], moderators_only=True)
+                title = f"New request to join {group.name}"
+            else:
+                users = {uuid.UUID(payload["user_id"])}
+                title = f"You are now a member of {group.name}"
+            silent = dict.fromkeys(users, False)
+            content = {"title": title, "body": "", "data": {"group_id": str(group.id)}}
+            subject = group.id
+        elif kind == "incident.status_changed" and payload.get("reporter_id"):
+            silent = {uuid.UUID(payload["reporter_id"]): False}
+            content = {
+                "title": f"Your report is now {payload['status']}",
+                "body": "",
+                "data": {"incident_id": payload["incident_id"]},
+            }
+            subject = uuid.UUID(payload["incident_id"])
+        elif kind == "incident.verified":
+            groups = [uuid.UUID(g) for g in payload.get("group_ids", [])]
+            users = await groups_service.member_ids(session, groups) if groups else set()
+            silent = dict.fromkeys(users, False)
+            content = {
+                "title": "A report near you was verified",
+                "body": "",
+                "data": {"incident_id": payload["incident_id"]},
+            }
+            subject = uuid.UUID(payload["incident_id"])
+        else:
+            return []  # e.g. incident.created: realtime only, no push
+        content["data"] = {**content.get("data", {}), "type": kind, "event_id": str(event.id)}
+        devices = await devices_service.active_devices(session, silent)
+        return [
+            {
+                "id": uuid.uuid4(),
+                "delivery_key": f"{event.id}:{d.id}",
+                "event_id": event.id,
+                "event_type": kind,
+                "subject_id": subject,
+                "user_id": d.user_id,
+                "device_id": d.id,
+                "silent": silent[d.user_id],
+                "message": content,
+                "state": "pending",
+                "attempts": 0,
+                "next_attempt_at": utcnow(),
+                "created_at": utcnow(),
+            }
+            for d in devices
+        ]
+
+    async def _send(self, ids: list[uuid.UUID]) -> None:
+        async with self.sessionmaker() as session:
+            rows = (
+                await session.execute(
+                    select(Delivery, Device)
+                    .join(Device, Device.id == Delivery.device_id)
+                    .where(Delivery.id.in_(ids))
+                )
+            ).all()
+        live = [(d, dev) for d, dev in rows if dev.active]
+        messages = [
+            PushMessage(d.id, dev.fcm_token, dev.platform, d.silent, d.message) for d, dev in live
+        ]
+        results = await self.sender.send(messages) if messages else []
+        now = utcnow()
+        async with self.sessionmaker() as session, session.begin():
+            gone = set(ids) - {d.id for d, _ in live}
+            if gone:  # the device was deactivated or deleted since
+                await session.execute(
+                    update(Delivery)
+                    .where(Delivery.id.in_(gone))
+                    .values(state="failed", last_error="device inactive", lease_until=None)
+                )
+            for (delivery, device), result in zip(live, results, strict=True):
+                values: dict[str, Any] = {"attempts": delivery.attempts + 1, "lease_until": None}
+                if result.outcome == Outcome.sent:
+                    values.update(state="sent", sent_at=now)
+                elif result.outcome == Outcome.invalid_token:
+                    values.update(state="failed", last_error=result.error or "invalid token")
+                    await session.execute(
+                        update(Device)
+                        .where(Device.id == device.id)
+                        .values(active=False, deactivated_at=now)
+                    )
+                elif result.outcome == Outcome.retry and values["attempts"] < self.max_attempts:
+                    wait = (
+                        timedelta(seconds=result.retry_after_s)
+                        if result.retry_after_s
+                        else _backoff(values["attempts"])
+                    )
+                    values.update(next_attempt_at=now + wait, last_error=result.error)
+                else:
+                    values.update(state="failed", last_error=result.error or "gave up")
+                await session.execute(
+                    update(Delivery).where(Delivery.id == delivery.id).values(**values)
+                )
+
+
+def _backoff(attempt: int) -> timedelta:
+    """Exponential, capped at 5 minutes, with full jitter so retries do not stampede."""
+    return timedelta(seconds=random.uniform(0, min(300.0, 2.0**attempt)))  # noqa: S311
+
+
+def _alert_message(alert: Alert, kind: str) -> dict[str, Any]:
+    title = alert.title
+    if alert.msg_type == MsgType.cancel:
+        title = f"Cancelled: {title}"
+    if alert.status == AlertStatus.exercise:
+        title = f"[EXERCISE] {title}"
+    return {
+        "title": title,
+        "body": alert.body[:1000],
+        "severity": alert.severity,
+        "collapse_key": str(alert.chain_id),
+        "expires_at": alert.expires_at.isoformat(),
+        "data": {
+            "alert_id": str(alert.id),
+            "chain_id": str(alert.chain_id),
+            "severity": alert.severity,
+            "category": LABELS[Category(alert.category)],
+        },
+    }
