@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import bindparam, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts.models import SEVERITY_RANK, Alert, AlertStatus, Severity
@@ -91,8 +91,10 @@ def _group_param(session: AsyncSession, group_id: uuid.UUID) -> Any:
     return group_id.hex if session.get_bind().dialect.name == "sqlite" else group_id
 
 
-async def _place_holders(session: AsyncSession, alert: Alert, shape: Shape) -> set[Any]:
-    """Residents with a place touching the area (ids as the database returns them)."""
+async def _place_holders(
+    session: AsyncSession, alert: Alert, shape: Shape
+) -> dict[uuid.UUID, Prefs | None]:
+    """Residents with a place touching the area, with their preferences."""
     source, condition, params = index_for(session).candidate_clause(shape.boxes())
     member_join = ""
     if alert.group_id is not None:
@@ -104,59 +106,50 @@ async def _place_holders(session: AsyncSession, alert: Alert, shape: Shape) -> s
     rows = (
         await session.execute(
             text(
-                "SELECT e.owner_id, e.lon, e.lat, e.radius_m"  # noqa: S608
+                f"SELECT e.owner_id, e.lon, e.lat, e.radius_m, {_PREF_COLUMNS}"  # noqa: S608
                 f" FROM {source}{member_join}"
+                " LEFT JOIN preferences pr ON pr.user_id = e.owner_id"
                 f" WHERE e.collection = 'place' AND {condition}"
             ),
             params,
         )
     ).all()
     if not rows:
-        return set()
+        return {}
     hits = circles_touching(
         shape,
         np.fromiter((r[1] for r in rows), float, len(rows)),
         np.fromiter((r[2] for r in rows), float, len(rows)),
         np.fromiter((r[3] for r in rows), float, len(rows)),
     )
-    # A resident with several matching places appears once per place.
-    return {rows[i][0] for i in np.flatnonzero(hits).tolist()}
+    # A resident with several matching places appears once per place: dedupe on the raw
+    # key before paying for its conversion.
+    matched = {rows[i][0]: rows[i] for i in np.flatnonzero(hits).tolist()}
+    return {_as_uuid(key): _prefs(row, 4) for key, row in matched.items()}
 
 
-async def _represented_by_groups(session: AsyncSession, alert: Alert, shape: Shape) -> set[Any]:
+async def _represented_by_groups(
+    session: AsyncSession, alert: Alert, shape: Shape
+) -> dict[uuid.UUID, Prefs | None]:
     """Residents with no place, in an active membership of a group whose area touches."""
     groups = await index_for(session).intersecting(session, "group", shape)
     if alert.group_id is not None:
         groups = [g for g in groups if g == alert.group_id]
-    out: set[Any] = set()
+    out: dict[uuid.UUID, Prefs | None] = {}
     for batch in chunks(groups):
         params = {f"g{i}": _group_param(session, g) for i, g in enumerate(batch)}
         rows = await session.execute(
             text(
-                "SELECT DISTINCT m.user_id FROM memberships m"  # noqa: S608
+                f"SELECT DISTINCT m.user_id, {_PREF_COLUMNS} FROM memberships m"  # noqa: S608
+                " LEFT JOIN preferences pr ON pr.user_id = m.user_id"
                 f" WHERE m.group_id IN ({', '.join(':' + k for k in params)})"
                 " AND m.status = 'active'"
                 " AND NOT EXISTS (SELECT 1 FROM places p WHERE p.user_id = m.user_id)"
             ),
             params,
         )
-        out.update(rows.scalars())
+        out.update({_as_uuid(r[0]): _prefs(r, 1) for r in rows.all()})
     return out
-
-
-async def _preferences(session: AsyncSession, users: set[Any]) -> dict[Any, Prefs]:
-    """Preferences of the matched residents only (most have none)."""
-    found: dict[Any, Prefs] = {}
-    query = text(
-        f"SELECT pr.user_id, {_PREF_COLUMNS} FROM preferences pr"  # noqa: S608
-        " WHERE pr.user_id IN :ids"
-    ).bindparams(bindparam("ids", expanding=True))
-    for batch in chunks(users):
-        for row in (await session.execute(query, {"ids": batch})).all():
-            prefs = _prefs(row, 1)
-            if prefs is not None:
-                found[row[0]] = prefs
-    return found
 
 
 async def resolve_recipients(
@@ -167,14 +160,13 @@ async def resolve_recipients(
     if alert.status == AlertStatus.test:
         return {alert.issuer_id: False} if alert.issuer_id else {}
     shape = from_geojson(alert.area)
-    users = await _place_holders(session, alert, shape)
-    users |= await _represented_by_groups(session, alert, shape)
-    prefs = await _preferences(session, users)
+    candidates = await _place_holders(session, alert, shape)
+    candidates.update(await _represented_by_groups(session, alert, shape))
     out: dict[uuid.UUID, bool] = {}
-    for user in users:
-        silent = decide(alert, prefs.get(user), at)
+    for user_id, prefs in candidates.items():
+        silent = decide(alert, prefs, at)
         if silent is not None:
-            out[_as_uuid(user)] = silent
+            out[user_id] = silent
     return out
 
 
