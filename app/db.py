@@ -68,6 +68,12 @@ class UTCDateTime(TypeDecorator[datetime]):
 JSONDoc = JSON().with_variant(JSONB(), "postgresql")
 
 
+def raw_uuid(session: AsyncSession, value: uuid.UUID) -> Any:
+    """A UUID as raw SQL must bind it: what the Uuid type stores on each backend
+    (32 hex digits on SQLite, a native uuid on PostgreSQL)."""
+    return value.hex if session.get_bind().dialect.name == "sqlite" else value
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -25,7 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts.models import SEVERITY_RANK, Alert, AlertStatus, Severity
-from app.db import utcnow
+from app.db import raw_uuid, utcnow
 from app.geo.index import index_for
 from app.geo.shapes import Shape, circles_touching, from_geojson
 from app.pagination import chunks
@@ -87,10 +87,6 @@ def _as_uuid(value: Any) -> uuid.UUID:
     return uuid.UUID(int=int(value, 16)) if len(value) == 32 else uuid.UUID(str(value))
 
 
-def _group_param(session: AsyncSession, group_id: uuid.UUID) -> Any:
-    return group_id.hex if session.get_bind().dialect.name == "sqlite" else group_id
-
-
 async def _place_holders(
     session: AsyncSession, alert: Alert, shape: Shape
 ) -> dict[uuid.UUID, Prefs | None]:
@@ -102,7 +98,7 @@ async def _place_holders(
             " JOIN memberships m ON m.user_id = e.owner_id"
             " AND m.group_id = :group_id AND m.status = 'active'"
         )
-        params["group_id"] = _group_param(session, alert.group_id)
+        params["group_id"] = raw_uuid(session, alert.group_id)
     rows = (
         await session.execute(
             text(
@@ -137,7 +133,7 @@ async def _represented_by_groups(
         groups = [g for g in groups if g == alert.group_id]
     out: dict[uuid.UUID, Prefs | None] = {}
     for batch in chunks(groups):
-        params = {f"g{i}": _group_param(session, g) for i, g in enumerate(batch)}
+        params = {f"g{i}": raw_uuid(session, g) for i, g in enumerate(batch)}
         rows = await session.execute(
             text(
                 f"SELECT DISTINCT m.user_id, {_PREF_COLUMNS} FROM memberships m"  # noqa: S608

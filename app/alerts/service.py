@@ -34,7 +34,7 @@ from app.geo.index import index_for
 from app.geo.shapes import Shape, contains, from_geojson, intersects
 from app.geo.validation import AreaLimits, checked_area
 from app.groups import service as groups_service
-from app.groups.models import Group, Membership, MembershipStatus
+from app.groups.models import Group
 from app.pagination import Page, newest_first, page_of
 from app.problems import Problem, conflict, forbidden, invalid, not_found
 from app.push import outbox
@@ -192,12 +192,8 @@ async def _is_group_moderator(
 ) -> bool:
     if group_id is None:
         return False
-    membership = await session.get(Membership, (group_id, user.id))
-    return bool(
-        membership
-        and membership.status == MembershipStatus.active
-        and membership.role in groups_service.MODERATOR_ROLES
-    )
+    roles = await groups_service.roles_in(session, user.id, [group_id])
+    return roles.get(group_id) in groups_service.MODERATOR_ROLES
 
 
 async def _new_version(
@@ -301,25 +297,13 @@ async def _watched_shapes(session: AsyncSession, user: User) -> list[Shape]:
     places = await places_service.user_places(session, user.id)
     if places:
         return [places_service.place_shape(p) for p in places]
-    rows = await session.execute(
-        select(Group.area)
-        .join(Membership, Membership.group_id == Group.id)
-        .where(
-            Membership.user_id == user.id,
-            Membership.status == MembershipStatus.active.value,
-            Group.archived_at.is_(None),
-        )
-    )
-    return [from_geojson(area) for area in rows.scalars()]
+    return [
+        from_geojson(g.area) for g, _ in await groups_service.active_memberships(session, user.id)
+    ]
 
 
 async def _active_group_ids(session: AsyncSession, user: User) -> set[uuid.UUID]:
-    rows = await session.execute(
-        select(Membership.group_id).where(
-            Membership.user_id == user.id, Membership.status == MembershipStatus.active.value
-        )
-    )
-    return set(rows.scalars())
+    return {g.id for g, _ in await groups_service.active_memberships(session, user.id)}
 
 
 async def load_alert(session: AsyncSession, user: User, alert_id: uuid.UUID) -> Alert:

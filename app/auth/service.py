@@ -16,7 +16,7 @@ from app.auth.schemas import AdminUserUpdate, MeUpdate, RegisterRequest, TokenRe
 from app.auth.tokens import TokenService, hash_refresh_token, new_refresh_token
 from app.db import utcnow
 from app.geo.validation import AreaLimits, checked_area
-from app.problems import Problem, conflict, not_found
+from app.problems import conflict, invalid, not_found
 from app.ratelimit import RateLimiter
 from app.settings import Settings
 
@@ -177,7 +177,7 @@ async def logout(session: AsyncSession, token: str) -> None:
 async def update_me(session: AsyncSession, user: User, data: MeUpdate) -> User:
     for field, value in data.model_dump(exclude_unset=True).items():
         if field == "display_name" and value is None:
-            raise Problem(422, "display_name cannot be null.", kind="validation-error")
+            raise invalid("display_name", "cannot be null")
         setattr(user, field, value)
     await session.flush()
     return user

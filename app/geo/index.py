@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import raw_uuid
 from app.geo.shapes import (
     Box,
     Circle,
@@ -91,11 +92,6 @@ def _entry_values(collection: str, object_id: uuid.UUID, shape: Shape) -> dict[s
     }
 
 
-def _uuid_param(session: AsyncSession, value: uuid.UUID) -> Any:
-    # Raw SQL sees what the Uuid type stores: 32 hex digits on SQLite, uuid on PostgreSQL.
-    return value.hex if session.get_bind().dialect.name == "sqlite" else value
-
-
 class GeoIndex(ABC):
     name: str
 
@@ -158,9 +154,9 @@ class GeoIndex(ABC):
         rows = []
         for i, (object_id, shape) in enumerate(items):
             values = _entry_values(collection, object_id, shape)
-            values["object_id"] = _uuid_param(session, object_id)
+            values["object_id"] = raw_uuid(session, object_id)
             owner = owners[i] if owners else None
-            values["owner_id"] = _uuid_param(session, owner) if owner else None
+            values["owner_id"] = raw_uuid(session, owner) if owner else None
             if values["geojson"] is not None:
                 values["geojson"] = json.dumps(values["geojson"])
             rows.append((values, shape.boxes()))
@@ -171,7 +167,7 @@ class GeoIndex(ABC):
             (
                 await session.execute(
                     text("SELECT id FROM geo_entries WHERE collection = :c AND object_id = :o"),
-                    {"c": collection, "o": _uuid_param(session, object_id)},
+                    {"c": collection, "o": raw_uuid(session, object_id)},
                 )
             )
             .scalars()

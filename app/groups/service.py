@@ -39,7 +39,7 @@ from app.groups.schemas import (
     MyMembershipRead,
 )
 from app.pagination import Page, newest_first, page_of
-from app.problems import Problem, conflict, forbidden, not_found
+from app.problems import Problem, conflict, forbidden, invalid, not_found
 from app.push import outbox
 from app.settings import Settings
 
@@ -152,7 +152,7 @@ async def update_group(
     changes = data.model_dump(exclude_unset=True)
     for required in ("name", "area", "visibility", "join_policy"):
         if required in changes and changes[required] is None:
-            raise Problem(422, f"{required} cannot be null.", kind="validation-error")
+            raise invalid(required, "cannot be null")
     if data.area is not None:
         shape = checked_area("area", data.area, area_limits(settings))
         group.area = data.area.model_dump()
@@ -502,3 +502,33 @@ async def member_ids(
     if moderators_only:
         stmt = stmt.where(Membership.role.in_(MODERATOR_ROLES))
     return set((await session.execute(stmt)).scalars())
+
+
+async def active_memberships(session: AsyncSession, user_id: uuid.UUID) -> list[tuple[Group, str]]:
+    """The groups (not archived) in which the user is an active member, with their role."""
+    rows = await session.execute(
+        select(Group, Membership.role)
+        .join(Membership, Membership.group_id == Group.id)
+        .where(
+            Membership.user_id == user_id,
+            Membership.status == MembershipStatus.active.value,
+            Group.archived_at.is_(None),
+        )
+    )
+    return [(group, role) for group, role in rows.all()]
+
+
+async def roles_in(
+    session: AsyncSession, user_id: uuid.UUID, group_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """The user's role in each of these groups where they are an active member."""
+    if not group_ids:
+        return {}
+    rows = await session.execute(
+        select(Membership.group_id, Membership.role).where(
+            Membership.user_id == user_id,
+            Membership.group_id.in_(group_ids),
+            Membership.status == MembershipStatus.active.value,
+        )
+    )
+    return {group_id: role for group_id, role in rows.all()}

@@ -140,12 +140,7 @@ async def read_incident(
     incident_id: uuid.UUID, user: CurrentUser, session: SessionDep
 ) -> IncidentRead:
     incident, viewer = await service.load_incident(session, user, incident_id)
-    names = await service.names_of(session, {incident.reporter_id})
-    return service.to_read(
-        incident,
-        viewer.exact,
-        names.get(incident.reporter_id) if incident.reporter_id else None,
-    )
+    return await service.incident_read(session, incident, viewer.exact)
 
 
 @router.post(
@@ -160,12 +155,7 @@ async def transition_incident(
     forwarded → resolved."""
     incident, viewer = await service.load_incident(session, user, incident_id)
     incident = await service.transition(session, user, incident, viewer, data)
-    names = await service.names_of(session, {incident.reporter_id})
-    return service.to_read(
-        incident,
-        True,
-        names.get(incident.reporter_id) if incident.reporter_id else None,
-    )
+    return await service.incident_read(session, incident, True)
 
 
 @router.get(

@@ -20,12 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import idempotency
 from app.auth.models import Role, User
 from app.categories import Category
-from app.db import utcnow
+from app.db import raw_uuid, utcnow
 from app.geo.index import index_for
 from app.geo.privacy import snap
 from app.geo.shapes import Circle, Shape, from_geojson, intersects
 from app.groups import service as groups_service
-from app.groups.models import Group, Membership, MembershipStatus
 from app.groups.service import GroupAccess
 from app.incidents.models import (
     TRANSITIONS,
@@ -70,27 +69,24 @@ class Viewer:
         return self.moderator or self.reporter
 
 
-async def _areas(session: AsyncSession, user: User) -> tuple[list[Shape], list[Shape]]:
-    """The areas where `user` sees reports, and those where they moderate them."""
-    rows = (
-        await session.execute(
-            select(Group.area, Membership.role)
-            .join(Membership, Membership.group_id == Group.id)
-            .where(
-                Membership.user_id == user.id,
-                Membership.status == MembershipStatus.active.value,
-                Group.archived_at.is_(None),
-            )
-        )
-    ).all()
-    seen = [from_geojson(area) for area, _ in rows]
-    moderated = [
-        from_geojson(area) for area, role in rows if role in groups_service.MODERATOR_ROLES
+async def _visible_ids(session: AsyncSession, user: User) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+    """Reports in the areas where `user` sees them, and in those where they moderate them.
+
+    One index query per area: the moderated set is a part of the seen one.
+    """
+    areas = [
+        (from_geojson(group.area), role in groups_service.MODERATOR_ROLES)
+        for group, role in await groups_service.active_memberships(session, user.id)
     ]
     if user.role == Role.agency and user.jurisdiction:
-        jurisdiction = from_geojson(user.jurisdiction)
-        seen.append(jurisdiction)
-        moderated.append(jurisdiction)
+        areas.append((from_geojson(user.jurisdiction), True))
+    seen: set[uuid.UUID] = set()
+    moderated: set[uuid.UUID] = set()
+    for shape, moderates in areas:
+        ids = await _ids_in(session, [shape])
+        seen |= ids
+        if moderates:
+            moderated |= ids
     return seen, moderated
 
 
@@ -108,19 +104,7 @@ async def viewer_of(session: AsyncSession, user: User, incident: Incident) -> Vi
         return Viewer(True, True, reporter)
     point = Circle(incident.lon, incident.lat)
     groups = await index_for(session).intersecting(session, "group", point)
-    roles = set()
-    if groups:
-        roles = set(
-            (
-                await session.execute(
-                    select(Membership.role).where(
-                        Membership.user_id == user.id,
-                        Membership.group_id.in_(groups),
-                        Membership.status == MembershipStatus.active.value,
-                    )
-                )
-            ).scalars()
-        )
+    roles = set((await groups_service.roles_in(session, user.id, groups)).values())
     moderator = bool(roles & set(groups_service.MODERATOR_ROLES))
     if user.role == Role.agency and user.jurisdiction:
         moderator = moderator or intersects(from_geojson(user.jurisdiction), point)
@@ -137,6 +121,14 @@ async def load_incident(
     if not viewer.can_see:
         raise not_found("incident")
     return incident, viewer
+
+
+async def incident_read(session: AsyncSession, incident: Incident, exact: bool) -> IncidentRead:
+    """One report as a viewer sees it (`exact`: reporter or moderator)."""
+    names = await names_of(session, {incident.reporter_id})
+    return to_read(
+        incident, exact, names.get(incident.reporter_id) if incident.reporter_id else None
+    )
 
 
 def to_read(incident: Incident, exact: bool, reporter_name: str | None) -> IncidentRead:
@@ -232,13 +224,12 @@ class IncidentFilters:
 async def list_incidents(
     session: AsyncSession, user: User, filters: IncidentFilters, limit: int, cursor: str | None
 ) -> Page[IncidentRead]:
-    seen, moderated = await _areas(session, user)
-    moderated_ids = await _ids_in(session, moderated)
+    seen_ids, moderated_ids = await _visible_ids(session, user)
     # The ids the caller may list (None: all, for admins), narrowed by the group filter.
     ids: set[uuid.UUID] | None = None
     if user.role != Role.admin:
         mine = await session.execute(select(Incident.id).where(Incident.reporter_id == user.id))
-        ids = await _ids_in(session, seen) | set(mine.scalars())
+        ids = seen_ids | set(mine.scalars())
     if filters.group_id is not None:
         access = await groups_service.load_group(session, filters.group_id, user)
         in_group = await _ids_in(session, [from_geojson(access.group.area)])
@@ -451,7 +442,7 @@ async def _period(
     counts: dict[tuple[str, str], list[int]] = {}
     for first in range(0, len(ids), STATS_CHUNK):
         chunk = ids[first : first + STATS_CHUNK]
-        id_params = {f"i{n}": (i.hex if dialect == "sqlite" else i) for n, i in enumerate(chunk)}
+        id_params = {f"i{n}": raw_uuid(session, i) for n, i in enumerate(chunk)}
         rows = (
             await session.execute(
                 text(
