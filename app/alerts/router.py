@@ -167,7 +167,9 @@ async def cancel_alert(
     data: AlertCancel | None = None,
 ) -> AlertRead:
     """Cancel: a final version that tells every recipient the alert is over."""
-    return service.to_read(await service.cancel_alert(session, user, alert))
+    return service.to_read(
+        await service.cancel_alert(session, user, alert, data.reason if data else None)
+    )
 
 
 @router.post(

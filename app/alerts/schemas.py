@@ -102,7 +102,10 @@ class AlertUpdate(RequestModel):
 
 
 class AlertCancel(RequestModel):
-    reason: Annotated[str, Field(max_length=500)] | None = None
+    reason: (
+        Annotated[str, Field(max_length=500, description="Why it is over; the cancellation's text")]
+        | None
+    ) = None
 
 
 class Issuer(BaseModel):

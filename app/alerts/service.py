@@ -289,8 +289,12 @@ async def update_alert(
     return await _new_version(session, user, alert, MsgType.update, changes, shape)
 
 
-async def cancel_alert(session: AsyncSession, user: User, alert: Alert) -> Alert:
-    return await _new_version(session, user, alert, MsgType.cancel, {}, None)
+async def cancel_alert(
+    session: AsyncSession, user: User, alert: Alert, reason: str | None = None
+) -> Alert:
+    """The final version; its body says why it is over, when the issuer said so."""
+    changes = {"body": reason} if reason else {}
+    return await _new_version(session, user, alert, MsgType.cancel, changes, None)
 
 
 async def _watched_shapes(session: AsyncSession, user: User) -> list[Shape]:

@@ -158,8 +158,13 @@ async def test_update_and_cancel_make_a_chain(app: FastAPI, client: httpx.AsyncC
         await client.post(f"/v1/alerts/{second['id']}/cancel", headers=other.headers, json={})
     ).status_code == 403
     cancelled = (
-        await client.post(f"/v1/alerts/{second['id']}/cancel", headers=officer.headers, json={})
+        await client.post(
+            f"/v1/alerts/{second['id']}/cancel",
+            headers=officer.headers,
+            json={"reason": "A suspect was arrested this morning."},
+        )
     ).json()
+    assert cancelled["body"] == "A suspect was arrested this morning."
     assert cancelled["msg_type"] == "cancel"
     assert cancelled["references"] == second["id"]
     assert cancelled["active"] is False
