@@ -234,28 +234,54 @@ class Dispatcher:
                     .where(Delivery.id.in_(gone))
                     .values(state="failed", last_error="device inactive", lease_until=None)
                 )
+            # Recorded in a few statements, not one per message: outcomes other than a retry
+            # share their values, grouped here by (state, error).
+            finished: dict[tuple[str, str | None], list[uuid.UUID]] = {}
+            dead_devices: list[uuid.UUID] = []
             for (delivery, device), result in zip(live, results, strict=True):
-                values: dict[str, Any] = {"attempts": delivery.attempts + 1, "lease_until": None}
+                attempts = delivery.attempts + 1
                 if result.outcome == Outcome.sent:
-                    values.update(state="sent", sent_at=now)
+                    finished.setdefault(("sent", None), []).append(delivery.id)
                 elif result.outcome == Outcome.invalid_token:
-                    values.update(state="failed", last_error=result.error or "invalid token")
-                    await session.execute(
-                        update(Device)
-                        .where(Device.id == device.id)
-                        .values(active=False, deactivated_at=now)
-                    )
-                elif result.outcome == Outcome.retry and values["attempts"] < self.max_attempts:
+                    key = ("failed", result.error or "invalid token")
+                    finished.setdefault(key, []).append(delivery.id)
+                    dead_devices.append(device.id)
+                elif result.outcome == Outcome.retry and attempts < self.max_attempts:
                     wait = (
                         timedelta(seconds=result.retry_after_s)
                         if result.retry_after_s
-                        else _backoff(values["attempts"])
+                        else _backoff(attempts)
                     )
-                    values.update(next_attempt_at=now + wait, last_error=result.error)
+                    await session.execute(
+                        update(Delivery)
+                        .where(Delivery.id == delivery.id)
+                        .values(
+                            attempts=attempts,
+                            lease_until=None,
+                            next_attempt_at=now + wait,
+                            last_error=result.error,
+                        )
+                    )
                 else:
-                    values.update(state="failed", last_error=result.error or "gave up")
+                    key = ("failed", result.error or "gave up")
+                    finished.setdefault(key, []).append(delivery.id)
+            for (state, error), done in finished.items():
                 await session.execute(
-                    update(Delivery).where(Delivery.id == delivery.id).values(**values)
+                    update(Delivery)
+                    .where(Delivery.id.in_(done))
+                    .values(
+                        state=state,
+                        last_error=error,
+                        attempts=Delivery.attempts + 1,
+                        lease_until=None,
+                        sent_at=now if state == "sent" else None,
+                    )
+                )
+            if dead_devices:
+                await session.execute(
+                    update(Device)
+                    .where(Device.id.in_(dead_devices))
+                    .values(active=False, deactivated_at=now)
                 )
 
 
