@@ -47,8 +47,7 @@ def cmd_worker(_args: argparse.Namespace) -> int:
 
     from app.db import create_engine, create_sessionmaker
     from app.logs import configure_logging
-    from app.push.dispatcher import Dispatcher
-    from app.push.senders import LogSender
+    from app.push.dispatcher import run_dispatcher
 
     settings = Settings()
     settings.check()
@@ -61,7 +60,7 @@ def cmd_worker(_args: argparse.Namespace) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         try:
-            await Dispatcher(create_sessionmaker(engine), LogSender()).run(stop)
+            await run_dispatcher(settings, create_sessionmaker(engine), stop)
         finally:
             await engine.dispose()
 

@@ -30,8 +30,7 @@ from app.metrics import Metrics
 from app.middleware import RequestContextMiddleware
 from app.migrate import head_revision
 from app.openapi import build_openapi, operation_id
-from app.push.dispatcher import Dispatcher
-from app.push.senders import LogSender
+from app.push.dispatcher import run_dispatcher
 from app.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from app.settings import Settings
 
@@ -79,8 +78,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stop = asyncio.Event()
         dispatcher_task = None
         if settings.runs_dispatcher:
-            dispatcher = Dispatcher(app.state.sessionmaker, LogSender())
-            dispatcher_task = asyncio.create_task(dispatcher.run(stop), name="dispatcher")
+            dispatcher_task = asyncio.create_task(
+                run_dispatcher(settings, app.state.sessionmaker, stop), name="dispatcher"
+            )
         log.info(
             "started",
             extra={

@@ -7,6 +7,7 @@ process), so `make run` works with no configuration at all. The scaled shape
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -63,6 +64,20 @@ class Settings(BaseSettings):
     # (SQLite has a single claimer), no in the scaled one (run `nwatch worker`).
     dispatcher_in_process: bool | None = None
 
+    # Push. With a service-account file, pushes go through Firebase Cloud Messaging
+    # (firebase-admin); without one, the log sender records them as sent. The endpoint
+    # is FCM's unless a test or a proxy needs another.
+    firebase_credentials: Path | None = None
+    fcm_endpoint: str = "https://fcm.googleapis.com"
+    # The Firebase project whose Auth ID tokens `POST /v1/auth/firebase` accepts;
+    # defaults to the service account's project.
+    firebase_project_id: str | None = None
+    push_concurrency: int = Field(default=100, ge=1, le=1000)
+    push_batch: int = Field(default=500, ge=1, le=500)
+    push_lease_s: float = Field(default=60.0, gt=0)
+    # Counted in HTTP requests: the SDK itself tries a 500/503 five times.
+    push_max_attempts: int = Field(default=20, ge=1)
+
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0)
     db_pool_size: int = Field(default=10, ge=1)
@@ -98,6 +113,15 @@ class Settings(BaseSettings):
             raise ConfigurationError(
                 "the scaled shape needs NW_JWT_SECRET or a key pair "
                 "(NW_JWT_PRIVATE_KEY_FILE, NW_JWT_PUBLIC_KEY_FILE); it never generates one"
+            )
+        if self.shape == "scaled" and os.environ.get("FIREBASE_AUTH_EMULATOR_HOST"):
+            raise ConfigurationError(
+                "FIREBASE_AUTH_EMULATOR_HOST is set: firebase-admin would accept unsigned "
+                "ID tokens; the scaled shape refuses to start with it"
+            )
+        if self.firebase_credentials is not None and not self.firebase_credentials.is_file():
+            raise ConfigurationError(
+                f"NW_FIREBASE_CREDENTIALS names no file: {self.firebase_credentials}"
             )
         if self.jwt_secret is not None and len(self.jwt_secret.get_secret_value()) < 32:
             raise ConfigurationError("NW_JWT_SECRET must be at least 32 characters")

@@ -16,8 +16,9 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -35,7 +36,8 @@ from app.devices.models import Device
 from app.groups import service as groups_service
 from app.groups.models import Group
 from app.push.models import Delivery, OutboxEvent
-from app.push.senders import Outcome, PushMessage, PushSender
+from app.push.senders import Outcome, PushMessage, PushSender, SendResult, sender_for
+from app.settings import Settings
 
 log = logging.getLogger("app.push")
 
@@ -57,6 +59,7 @@ class Dispatcher:
         self.batch = batch
         self.max_attempts = max_attempts
         self.idle_s = idle_s
+        self._paused_until = 0.0  # monotonic: FCM asked the whole sender to wait
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until `stop` is set; what is in hand when it is set is finished first."""
@@ -76,6 +79,8 @@ class Dispatcher:
         for event_id in await self._claim(OutboxEvent, OutboxEvent.available_at):
             await self._expand(event_id)
             handled += 1
+        if time.monotonic() < self._paused_until:
+            return handled
         deliveries = await self._claim(Delivery, Delivery.next_attempt_at)
         if deliveries:
             await self._send(deliveries)
@@ -220,30 +225,46 @@ class Dispatcher:
                     .where(Delivery.id.in_(ids))
                 )
             ).all()
-        live = [(d, dev) for d, dev in rows if dev.active]
-        messages = [
-            PushMessage(d.id, dev.fcm_token, dev.platform, d.silent, d.message) for d, dev in live
-        ]
-        results = await self.sender.send(messages) if messages else []
         now = utcnow()
+        live = {d.id: (d, dev) for d, dev in rows if dev.active and not _expired(d, now)}
+        expired = [d.id for d, dev in rows if dev.active and d.id not in live]
+        gone = set(ids) - set(live) - set(expired)
         async with self.sessionmaker() as session, session.begin():
-            gone = set(ids) - {d.id for d, _ in live}
-            if gone:  # the device was deactivated or deleted since
-                await session.execute(
-                    update(Delivery)
-                    .where(Delivery.id.in_(gone))
-                    .values(state="failed", last_error="device inactive", lease_until=None)
+            for done, why in ((gone, "device inactive"), (expired, "expired before sending")):
+                if done:
+                    await session.execute(
+                        update(Delivery)
+                        .where(Delivery.id.in_(done))
+                        .values(state="failed", last_error=why, lease_until=None)
+                    )
+        messages = [
+            PushMessage(d.id, dev.fcm_token, dev.platform, d.silent, d.message)
+            for d, dev in live.values()
+        ]
+        if messages:
+            async for group in self.sender.send(messages):
+                await self._record(
+                    [(live[m.delivery_id][0], live[m.delivery_id][1], r) for m, r in group]
                 )
-            # Recorded in a few statements, not one per message: outcomes other than a retry
-            # share their values, grouped here by (state, error).
-            finished: dict[tuple[str, str | None], list[uuid.UUID]] = {}
-            dead_devices: list[uuid.UUID] = []
-            for (delivery, device), result in zip(live, results, strict=True):
-                attempts = delivery.attempts + 1
+
+    async def _record(self, results: list[tuple[Delivery, Device, SendResult]]) -> None:
+        """One transaction per group of results, in a few statements: outcomes other than
+        a retry share their values, grouped by (state, error, attempts)."""
+        now = utcnow()
+        finished: dict[tuple[str, str | None, int], list[uuid.UUID]] = {}
+        dead_devices: list[uuid.UUID] = []
+        async with self.sessionmaker() as session, session.begin():
+            for delivery, device, result in results:
+                attempts = delivery.attempts + result.attempts
+                if result.throttle and result.retry_after_s:
+                    # FCM's quota is the sender's, not the message's: stop claiming.
+                    self._paused_until = max(
+                        self._paused_until, time.monotonic() + result.retry_after_s
+                    )
                 if result.outcome == Outcome.sent:
-                    finished.setdefault(("sent", None), []).append(delivery.id)
+                    finished.setdefault(("sent", None, result.attempts), []).append(delivery.id)
                 elif result.outcome == Outcome.invalid_token:
-                    key = ("failed", result.error or "invalid token")
+                    key = ("failed", result.error or "invalid token", result.attempts)
                     finished.setdefault(key, []).append(delivery.id)
                     dead_devices.append(device.id)
                 elif result.outcome == Outcome.retry and attempts < self.max_attempts:
@@ -263,16 +284,16 @@ class Dispatcher:
                         )
                     )
                 else:
-                    key = ("failed", result.error or "gave up")
+                    key = ("failed", result.error or "gave up", result.attempts)
                     finished.setdefault(key, []).append(delivery.id)
-            for (state, error), done in finished.items():
+            for (state, error, spent), done in finished.items():
                 await session.execute(
                     update(Delivery)
                     .where(Delivery.id.in_(done))
                     .values(
                         state=state,
                         last_error=error,
-                        attempts=Delivery.attempts + 1,
+                        attempts=Delivery.attempts + spent,
                         lease_until=None,
                         sent_at=now if state == "sent" else None,
                     )
@@ -283,6 +304,29 @@ class Dispatcher:
                     .where(Device.id.in_(dead_devices))
                     .values(active=False, deactivated_at=now)
                 )
+
+
+def _expired(delivery: Delivery, now: datetime) -> bool:
+    expires = delivery.message.get("expires_at")
+    return isinstance(expires, str) and datetime.fromisoformat(expires) <= now
+
+
+async def run_dispatcher(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], stop: asyncio.Event
+) -> None:
+    """The dispatcher with the configured sender, until `stop` is set."""
+    sender = sender_for(settings)
+    dispatcher = Dispatcher(
+        sessionmaker,
+        sender,
+        lease_s=settings.push_lease_s,
+        batch=settings.push_batch,
+        max_attempts=settings.push_max_attempts,
+    )
+    try:
+        await dispatcher.run(stop)
+    finally:
+        await sender.close()
 
 
 def _backoff(attempt: int) -> timedelta:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 log = logging.getLogger("app.push")
 
@@ -32,17 +36,28 @@ class SendResult:
     outcome: Outcome
     error: str | None = None
     retry_after_s: float | None = None
+    # The whole sender must wait retry_after_s (FCM's quota), not just this message.
+    throttle: bool = False
+    # HTTP requests this result cost: the SDK retries 500/503 by itself.
+    attempts: int = 1
+
+
+Sent = tuple[PushMessage, SendResult]
 
 
 class PushSender(Protocol):
-    async def send(self, messages: list[PushMessage]) -> list[SendResult]:
-        """Send a batch; one result per message, in order."""
+    def send(self, messages: list[PushMessage]) -> AsyncIterator[list[Sent]]:
+        """Send a batch, yielding results in groups as they arrive, so that each group is
+        recorded before the next: a crash then repeats only what was still in flight."""
+        ...
+
+    async def close(self) -> None: ...
 
 
 class LogSender:
     """The embedded default: one log line per message, recorded as sent."""
 
-    async def send(self, messages: list[PushMessage]) -> list[SendResult]:
+    async def send(self, messages: list[PushMessage]) -> AsyncIterator[list[Sent]]:
         for m in messages:
             log.info(
                 "push",
@@ -53,4 +68,20 @@ class LogSender:
                     "title": m.content.get("title"),
                 },
             )
-        return [SendResult(Outcome.sent) for _ in messages]
+        yield [(m, SendResult(Outcome.sent)) for m in messages]
+
+    async def close(self) -> None:
+        return None
+
+
+def sender_for(settings: Settings) -> PushSender:
+    """Firebase when a service account is configured, else the log sender."""
+    if settings.firebase_credentials is None:
+        return LogSender()
+    from app.push.fcm import FirebaseSender  # firebase-admin is only loaded when used
+
+    return FirebaseSender(
+        settings.firebase_credentials,
+        settings.fcm_endpoint,
+        concurrency=settings.push_concurrency,
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -13,10 +14,11 @@ from sqlalchemy import select, text
 from app.devices.models import Device
 from app.push.dispatcher import Dispatcher
 from app.push.models import Delivery
-from app.push.senders import Outcome, PushMessage, SendResult
+from app.push.senders import Outcome, PushMessage, SendResult, Sent
 from tests.alerts.factories import LONDON, SURREY, issue, new_agency, watch
-from tests.auth.factories import Account, new_account
+from tests.auth.factories import new_account
 from tests.groups.factories import join, new_group, set_member
+from tests.push.factories import device, drain
 
 
 class RecordingSender:
@@ -27,23 +29,13 @@ class RecordingSender:
         self.answer = answer or {}
         self.delay = delay
 
-    async def send(self, messages: list[PushMessage]) -> list[SendResult]:
+    async def send(self, messages: list[PushMessage]) -> AsyncIterator[list[Sent]]:
         await asyncio.sleep(self.delay)
         self.sent += messages
-        return [self.answer.get(m.token, SendResult(Outcome.sent)) for m in messages]
+        yield [(m, self.answer.get(m.token, SendResult(Outcome.sent))) for m in messages]
 
-
-async def device(client: httpx.AsyncClient, who: Account, token: str) -> str:
-    answer = await client.post(
-        "/v1/devices", headers=who.headers, json={"fcm_token": token, "platform": "android"}
-    )
-    assert answer.status_code == 201, answer.text
-    return str(answer.json()["id"])
-
-
-async def drain(dispatcher: Dispatcher) -> None:
-    while await dispatcher.run_once():
-        pass
+    async def close(self) -> None:
+        return None
 
 
 async def test_alert_fan_out_respects_devices_and_preferences(

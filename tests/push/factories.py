@@ -1,0 +1,50 @@
+"""Devices and dispatcher drives for push tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.push.dispatcher import Dispatcher
+from app.push.models import Delivery, OutboxEvent
+from tests.auth.factories import Account
+
+
+async def device(
+    client: httpx.AsyncClient, who: Account, token: str, platform: str = "android"
+) -> str:
+    answer = await client.post(
+        "/v1/devices", headers=who.headers, json={"fcm_token": token, "platform": platform}
+    )
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["id"])
+
+
+async def drain(dispatcher: Dispatcher) -> None:
+    """Run passes until one finds nothing to do (retries not yet due stay pending)."""
+    while await dispatcher.run_once():
+        pass
+
+
+async def pending(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
+    async with sessionmaker() as session:
+        events = await session.scalar(
+            select(func.count()).select_from(OutboxEvent).where(OutboxEvent.state == "pending")
+        )
+        deliveries = await session.scalar(
+            select(func.count()).select_from(Delivery).where(Delivery.state == "pending")
+        )
+    return (events or 0) + (deliveries or 0)
+
+
+async def deliver_all(dispatcher: Dispatcher, patience_s: float = 120.0) -> None:
+    """Run the dispatcher, retries and waits included, until nothing is pending."""
+    give_up = time.monotonic() + patience_s  # a guard against hanging, not a measurement
+    while await pending(dispatcher.sessionmaker):
+        assert time.monotonic() < give_up, "deliveries still pending"
+        if not await dispatcher.run_once():
+            await asyncio.sleep(0.1)
