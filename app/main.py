@@ -31,6 +31,7 @@ from app.middleware import RequestContextMiddleware
 from app.migrate import head_revision
 from app.openapi import build_openapi, operation_id
 from app.push.dispatcher import run_dispatcher
+from app.push.router import router as outbox_router
 from app.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from app.settings import Settings
 
@@ -49,7 +50,6 @@ TAGS: list[dict[str, Any]] = [
     {"name": "auth", "description": "Accounts, sign-in and tokens"},
     {"name": "devices", "description": "Phones registered for push"},
     {"name": "groups", "description": "Watch groups, membership, invitations and roles"},
-    {"name": "incidents", "description": "Citizen reports, moderation and updates"},
     {"name": "incidents", "description": "Citizen reports, moderation and updates"},
     {"name": "places", "description": "What a resident watches, and their alert preferences"},
     {"name": "alerts", "description": "Geofenced alerts, acknowledgements and statistics"},
@@ -120,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         places_router,
         alerts_router,
         cap_router,
+        outbox_router,
         health_router,
     ):
         app.include_router(router)

@@ -35,6 +35,7 @@ from app.devices import service as devices_service
 from app.devices.models import Device
 from app.groups import service as groups_service
 from app.groups.models import Group
+from app.pagination import chunks
 from app.push.models import Delivery, OutboxEvent
 from app.push.senders import Outcome, PushMessage, PushSender, SendResult, sender_for
 from app.settings import Settings
@@ -123,11 +124,14 @@ class Dispatcher:
                             if session.get_bind().dialect.name == "postgresql"
                             else sqlite_insert
                         )
-                        await session.execute(
-                            insert(Delivery)
-                            .values(rows)
-                            .on_conflict_do_nothing(index_elements=["delivery_key"])
-                        )
+                        # 13 columns a row: a thousand rows stay under the bound-parameter
+                        # limits of both databases.
+                        for part in chunks(rows, 1000):
+                            await session.execute(
+                                insert(Delivery)
+                                .values(part)
+                                .on_conflict_do_nothing(index_elements=["delivery_key"])
+                            )
                     event.state, event.lease_until = "done", None
             except Exception as exc:
                 log.exception("event could not be expanded", extra={"event_id": str(event_id)})
