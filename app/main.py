@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from app import problems
 from app.alerts.router import cap_router, places_router
 from app.alerts.router import router as alerts_router
+from app.auth.firebase import FirebaseVerifier, firebase_configured
 from app.auth.passwords import PasswordHasher
 from app.auth.router import jwks_router
 from app.auth.router import router as auth_router
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.auth = AuthContext(settings, tokens, hasher, limiter)
         app.state.media_store = LocalMediaStore(settings.var_dir / "media")
+        app.state.firebase = FirebaseVerifier(settings) if firebase_configured(settings) else None
         stop = asyncio.Event()
         dispatcher_task = None
         if settings.runs_dispatcher:
@@ -95,6 +97,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stop.set()
             if dispatcher_task is not None:
                 await dispatcher_task
+            if app.state.firebase is not None:
+                app.state.firebase.close()
             if redis is not None:
                 await redis.aclose()
             await engine.dispose()

@@ -24,6 +24,8 @@ class User(Base):
     # Stored lower-cased, so uniqueness is case-insensitive on every backend.
     email: Mapped[str] = mapped_column(String(320), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
+    # The Firebase Auth uid of an account that signs in with Firebase (POST /v1/auth/firebase).
+    firebase_uid: Mapped[str | None] = mapped_column(String(128), unique=True)
     display_name: Mapped[str] = mapped_column(String(80))
     role: Mapped[str] = mapped_column(String(16), default=Role.resident.value)
     locale: Mapped[str | None] = mapped_column(String(35))

@@ -6,10 +6,11 @@ from typing import Annotated, Any
 from fastapi import Form, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from app.auth import service
+from app.auth import firebase, service
 from app.auth.deps import AdminUser, AuthContextDep, CurrentUser
 from app.auth.schemas import (
     AdminUserUpdate,
+    FirebaseSignIn,
     LogoutRequest,
     MeUpdate,
     OAuthError,
@@ -18,6 +19,7 @@ from app.auth.schemas import (
     UserRead,
 )
 from app.db import SessionDep
+from app.problems import Problem
 from app.routing import make_router, problem_responses
 
 router = make_router(prefix="/v1", tags=["auth"])
@@ -86,6 +88,26 @@ async def create_token(
             headers["Retry-After"] = str(exc.retry_after_s)
         body = OAuthError(error=exc.error, error_description=exc.description)
         return JSONResponse(body.model_dump(exclude_none=True), exc.status, headers=headers)
+    return JSONResponse(answer.model_dump(exclude_none=True), headers=_NO_STORE)
+
+
+@router.post(
+    "/auth/firebase", response_model=TokenResponse, responses=problem_responses(401, 409, 501)
+)
+async def firebase_sign_in(
+    data: FirebaseSignIn, request: Request, session: SessionDep, ctx: AuthContextDep
+) -> Response:
+    """Sign in with a Firebase Auth ID token; answered with our own tokens.
+
+    Links to the account with this Firebase uid, else to the one with the token's verified
+    email, else creates a resident.
+    """
+    verifier: firebase.FirebaseVerifier | None = request.app.state.firebase
+    if verifier is None:
+        raise Problem(501, "Firebase sign-in is not configured here.", kind="not-configured")
+    identity = await verifier.verify(data.id_token)
+    user = await firebase.sign_in(session, identity)
+    answer = await service.issue_tokens(session, ctx, user)
     return JSONResponse(answer.model_dump(exclude_none=True), headers=_NO_STORE)
 
 

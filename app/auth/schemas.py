@@ -77,6 +77,12 @@ class LogoutRequest(RequestModel):
     refresh_token: Annotated[str, Field(min_length=1, max_length=512)]
 
 
+class FirebaseSignIn(RequestModel):
+    id_token: str = Field(
+        min_length=1, max_length=8192, description="A Firebase Auth ID token from the app"
+    )
+
+
 class TokenResponse(ResponseModel):
     access_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105
