@@ -2,12 +2,16 @@
 
 Two steps, each claimed under a lease so that any number of workers can share the work
 (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite has one claimer, in the API process):
-1. expand: an event becomes delivery rows (unique delivery key: event and device), and
-   the event is marked done in the same transaction — re-expanding after a crash
-   inserts nothing twice;
-2. send: due deliveries go to the PushSender in batches; results are recorded, with
-   backoff and jitter, Retry-After honoured, dead tokens deactivated.
-A row whose lease runs out (its worker died) is claimed again by another.
+1. expand: an event becomes delivery rows (unique delivery key: event and device),
+   written a slice of recipients at a time so that sending starts while a large alert
+   is still being expanded; the event is marked done after the last slice. Expanding
+   again after a crash inserts nothing twice.
+2. send: due deliveries go to the PushSender in batches, several batches in flight;
+   results are recorded as they arrive, with backoff and jitter, Retry-After honoured,
+   dead tokens deactivated.
+A row whose lease runs out (its worker died) is claimed again by another. The loops
+sleep until an outbox event commits (in-process signal, or LISTEN/NOTIFY on PostgreSQL)
+or a short poll interval passes (retries coming due).
 """
 
 from __future__ import annotations
@@ -18,29 +22,35 @@ import logging
 import random
 import time
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.alerts import service as alerts_service
-from app.alerts.models import Alert, AlertStatus, MsgType
-from app.alerts.recipients import resolve_chain_recipients
-from app.categories import LABELS, Category
 from app.db import utcnow
-from app.devices import service as devices_service
 from app.devices.models import Device
-from app.groups import service as groups_service
-from app.groups.models import Group
-from app.pagination import chunks
+from app.push import wakeup
+from app.push.audience import Audience, audience_of
 from app.push.models import Delivery, OutboxEvent
 from app.push.senders import Outcome, PushMessage, PushSender, SendResult, sender_for
 from app.settings import Settings
 
 log = logging.getLogger("app.push")
+
+# Recipients per expansion slice: the first small, so the first push leaves soon.
+FIRST_SLICE, SLICE = 200, 5_000
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    delivery_id: uuid.UUID
+    attempts: int
+    device_id: uuid.UUID
 
 
 class Dispatcher:
@@ -53,6 +63,7 @@ class Dispatcher:
         batch: int = 500,
         max_attempts: int = 8,
         idle_s: float = 0.5,
+        batches_in_flight: int = 2,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.sender = sender
@@ -60,35 +71,69 @@ class Dispatcher:
         self.batch = batch
         self.max_attempts = max_attempts
         self.idle_s = idle_s
+        self.batches_in_flight = batches_in_flight
         self._paused_until = 0.0  # monotonic: FCM asked the whole sender to wait
+        self._new_events = asyncio.Event()
+        self._new_deliveries = [asyncio.Event() for _ in range(batches_in_flight)]
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until `stop` is set; what is in hand when it is set is finished first."""
-        while not stop.is_set():
+        wakeup.register(self._new_events)
+        async with self._listening():
             try:
-                done = await self.run_once()
-            except Exception:  # a bad row must not stop the loop; it is retried later
-                log.exception("dispatcher iteration failed")
-                done = 0
-            if not done:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=self.idle_s)
+                await asyncio.gather(
+                    self._loop(stop, self._expand_pass, self._new_events),
+                    *(self._loop(stop, self._send_pass, wake) for wake in self._new_deliveries),
+                )
+            finally:
+                wakeup.unregister(self._new_events)
 
     async def run_once(self) -> int:
-        """One pass: expand claimed events, then send due deliveries. Returns rows handled."""
-        handled = 0
-        for event_id in await self._claim(OutboxEvent, OutboxEvent.available_at):
-            await self._expand(event_id)
-            handled += 1
-        if time.monotonic() < self._paused_until:
-            return handled
-        deliveries = await self._claim(Delivery, Delivery.next_attempt_at)
-        if deliveries:
-            await self._send(deliveries)
-            handled += len(deliveries)
-        return handled
+        """One pass of each step, one after the other. Returns rows handled."""
+        handled = await self._expand_pass()
+        return handled + await self._send_pass()
 
-    async def _claim(self, table: Any, due_column: Any) -> list[uuid.UUID]:
+    async def _loop(
+        self, stop: asyncio.Event, step: Callable[[], Awaitable[int]], wake: asyncio.Event
+    ) -> None:
+        while not stop.is_set():
+            wake.clear()  # before the step, so a signal during it is not lost
+            try:
+                done = await step()
+            except Exception:  # a bad row must not stop the loop; it is retried later
+                log.exception("dispatcher step failed")
+                done = 0
+            if not done:
+                waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+                await asyncio.wait(waits, timeout=self.idle_s, return_when="FIRST_COMPLETED")
+                for waiting in waits:
+                    waiting.cancel()
+
+    @contextlib.asynccontextmanager
+    async def _listening(self) -> AsyncIterator[None]:
+        """LISTEN for outbox commits from other processes (PostgreSQL only), on a
+        connection of its own for as long as the dispatcher runs."""
+        async with self.sessionmaker() as session:
+            engine = session.bind
+        if not isinstance(engine, AsyncEngine) or engine.dialect.name != "postgresql":
+            yield
+            return
+
+        def heard(*_: object) -> None:
+            self._new_events.set()
+
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                connection = await stack.enter_async_context(engine.connect())
+                raw: Any = (await connection.get_raw_connection()).driver_connection
+                await raw.add_listener(wakeup.CHANNEL, heard)
+                stack.push_async_callback(raw.remove_listener, wakeup.CHANNEL, heard)
+            except Exception:
+                log.warning("cannot LISTEN for outbox events; polling instead", exc_info=True)
+            yield
+
+    # -- claiming ----------------------------------------------------------------------
+    async def _claim(self, table: Any, due_column: Any, limit: int) -> list[uuid.UUID]:
         now = utcnow()
         async with self.sessionmaker() as session, session.begin():
             stmt = (
@@ -99,7 +144,7 @@ class Dispatcher:
                     or_(table.lease_until.is_(None), table.lease_until < now),
                 )
                 .order_by(due_column)
-                .limit(self.batch)
+                .limit(limit)
             )
             if session.get_bind().dialect.name == "postgresql":
                 stmt = stmt.with_for_update(skip_locked=True)
@@ -110,32 +155,91 @@ class Dispatcher:
                 )
         return ids
 
+    # -- expanding ---------------------------------------------------------------------
+    async def _expand_pass(self) -> int:
+        events = await self._claim(OutboxEvent, OutboxEvent.available_at, 10)
+        for event_id in events:
+            await self._expand(event_id)
+        return len(events)
+
     async def _expand(self, event_id: uuid.UUID) -> None:
-        async with self.sessionmaker() as session:
-            try:
-                async with session.begin():
-                    event = await session.get(OutboxEvent, event_id)
-                    if event is None or event.state != "pending":
-                        return
-                    rows = await self._deliveries_for(session, event)
-                    if rows:
-                        insert = (
-                            pg_insert
-                            if session.get_bind().dialect.name == "postgresql"
-                            else sqlite_insert
-                        )
-                        # 13 columns a row: a thousand rows stay under the bound-parameter
-                        # limits of both databases.
-                        for part in chunks(rows, 1000):
-                            await session.execute(
-                                insert(Delivery)
-                                .values(part)
-                                .on_conflict_do_nothing(index_elements=["delivery_key"])
-                            )
-                    event.state, event.lease_until = "done", None
-            except Exception as exc:
-                log.exception("event could not be expanded", extra={"event_id": str(event_id)})
-                await self._event_failed(event_id, exc)
+        try:
+            async with self.sessionmaker() as session:
+                event = await session.get(OutboxEvent, event_id)
+                if event is None or event.state != "pending":
+                    return
+                audience = await audience_of(session, event)
+                kind = event.event_type
+            if audience is not None:
+                async with self.sessionmaker() as session, session.begin():
+                    # Rendered once, before the first delivery can be sent.
+                    await session.execute(
+                        update(OutboxEvent)
+                        .where(OutboxEvent.id == event_id)
+                        .values(message=audience.message)
+                    )
+                for users in _slices(list(audience.silent)):
+                    await self._write_slice(event_id, kind, audience.subject_id, users, audience)
+            async with self.sessionmaker() as session, session.begin():
+                await session.execute(
+                    update(OutboxEvent)
+                    .where(OutboxEvent.id == event_id)
+                    .values(state="done", lease_until=None)
+                )
+        except Exception as exc:
+            log.exception("event could not be expanded", extra={"event_id": str(event_id)})
+            await self._event_failed(event_id, exc)
+
+    async def _write_slice(
+        self,
+        event_id: uuid.UUID,
+        kind: str,
+        subject_id: uuid.UUID | None,
+        users: list[uuid.UUID],
+        audience: Audience,
+    ) -> None:
+        async with self.sessionmaker() as session, session.begin():
+            devices = (
+                await session.execute(
+                    select(Device.id, Device.user_id).where(
+                        Device.user_id.in_(users), Device.active.is_(True)
+                    )
+                )
+            ).all()
+            now = utcnow()
+            rows = [
+                {
+                    "id": uuid.uuid4(),
+                    "delivery_key": f"{event_id}:{device_id}",
+                    "event_id": event_id,
+                    "event_type": kind,
+                    "subject_id": subject_id,
+                    "user_id": user_id,
+                    "device_id": device_id,
+                    "silent": audience.silent[user_id],
+                    "state": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+                for device_id, user_id in devices
+            ]
+            insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+            if rows:
+                # executemany: SQLAlchemy batches it into multi-row INSERTs from one cached
+                # statement, instead of compiling a new thousand-row VALUES each time.
+                await session.execute(
+                    insert(Delivery).on_conflict_do_nothing(index_elements=["delivery_key"]),
+                    rows,
+                )
+            await session.execute(  # still ours while we work through a large audience
+                update(OutboxEvent)
+                .where(OutboxEvent.id == event_id)
+                .values(lease_until=now + self.lease)
+            )
+        if rows:
+            for wake in self._new_deliveries:
+                wake.set()
 
     async def _event_failed(self, event_id: uuid.UUID, exc: Exception) -> None:
         async with self.sessionmaker() as session, session.begin():
@@ -150,127 +254,113 @@ class Dispatcher:
             else:
                 event.available_at = utcnow() + _backoff(event.attempts)
 
-    async def _deliveries_for(
-        self, session: AsyncSession, event: OutboxEvent
-    ) -> list[dict[str, Any]]:
-        """Who gets this event, on which devices, saying what."""
-        payload = event.payload
-        kind = event.event_type
-        silent: dict[uuid.UUID, bool]
-        subject: uuid.UUID | None = None
-        if kind.startswith("alert."):
-            alert = await session.get(Alert, uuid.UUID(payload["alert_id"]))
-            if alert is None:
-                return []
-            versions = await alerts_service.chain(session, alert)
-            silent = await resolve_chain_recipients(session, versions, at=alert.issued_at)
-            content = _alert_message(alert, kind)
-            subject = alert.chain_id
-        elif kind in ("membership.requested", "membership.approved"):
-            group = await session.get(Group, uuid.UUID(payload["group_id"]))
-            if group is None:
-                return []
-            if kind == "membership.requested":
-                users = await groups_service.member_ids(session, [group.id], moderators_only=True)
-                title = f"New request to join {group.name}"
-            else:
-                users = {uuid.UUID(payload["user_id"])}
-                title = f"You are now a member of {group.name}"
-            silent = dict.fromkeys(users, False)
-            content = {"title": title, "body": "", "data": {"group_id": str(group.id)}}
-            subject = group.id
-        elif kind == "incident.status_changed" and payload.get("reporter_id"):
-            silent = {uuid.UUID(payload["reporter_id"]): False}
-            content = {
-                "title": f"Your report is now {payload['status']}",
-                "body": "",
-                "data": {"incident_id": payload["incident_id"]},
-            }
-            subject = uuid.UUID(payload["incident_id"])
-        elif kind == "incident.verified":
-            groups = [uuid.UUID(g) for g in payload.get("group_ids", [])]
-            users = await groups_service.member_ids(session, groups) if groups else set()
-            silent = dict.fromkeys(users, False)
-            content = {
-                "title": "A report near you was verified",
-                "body": "",
-                "data": {"incident_id": payload["incident_id"]},
-            }
-            subject = uuid.UUID(payload["incident_id"])
-        else:
-            return []  # e.g. incident.created: realtime only, no push
-        content["data"] = {**content.get("data", {}), "type": kind, "event_id": str(event.id)}
-        devices = await devices_service.active_devices(session, silent)
-        return [
-            {
-                "id": uuid.uuid4(),
-                "delivery_key": f"{event.id}:{d.id}",
-                "event_id": event.id,
-                "event_type": kind,
-                "subject_id": subject,
-                "user_id": d.user_id,
-                "device_id": d.id,
-                "silent": silent[d.user_id],
-                "message": content,
-                "state": "pending",
-                "attempts": 0,
-                "next_attempt_at": utcnow(),
-                "created_at": utcnow(),
-            }
-            for d in devices
-        ]
+    # -- sending -----------------------------------------------------------------------
+    async def _send_pass(self) -> int:
+        if time.monotonic() < self._paused_until:
+            return 0
+        deliveries = await self._claim(Delivery, Delivery.next_attempt_at, self.batch)
+        if deliveries:
+            await self._send(deliveries)
+        return len(deliveries)
 
     async def _send(self, ids: list[uuid.UUID]) -> None:
         async with self.sessionmaker() as session:
             rows = (
                 await session.execute(
-                    select(Delivery, Device)
+                    select(
+                        Delivery.id,
+                        Delivery.attempts,
+                        Delivery.silent,
+                        Delivery.event_id,
+                        Device.id,
+                        Device.fcm_token,
+                        Device.platform,
+                        Device.active,
+                    )
                     .join(Device, Device.id == Delivery.device_id)
                     .where(Delivery.id.in_(ids))
                 )
             ).all()
+            event_ids = {row[3] for row in rows}
+            messages: dict[uuid.UUID, dict[str, Any] | None] = {
+                event_id: message
+                for event_id, message in (
+                    await session.execute(
+                        select(OutboxEvent.id, OutboxEvent.message).where(
+                            OutboxEvent.id.in_(event_ids)
+                        )
+                    )
+                ).all()
+            }
         now = utcnow()
-        live = {d.id: (d, dev) for d, dev in rows if dev.active and not _expired(d, now)}
-        expired = [d.id for d, dev in rows if dev.active and d.id not in live]
-        gone = set(ids) - set(live) - set(expired)
-        async with self.sessionmaker() as session, session.begin():
-            for done, why in ((gone, "device inactive"), (expired, "expired before sending")):
-                if done:
+        claimed: dict[uuid.UUID, _Claimed] = {}
+        outgoing: list[PushMessage] = []
+        expired: list[uuid.UUID] = []
+        for delivery_id, attempts, silent, event_id, device_id, token, platform, active in rows:
+            message = messages.get(event_id) or {}
+            if not active:
+                continue
+            if _expired(message, now):
+                expired.append(delivery_id)
+                continue
+            claimed[delivery_id] = _Claimed(delivery_id, attempts, device_id)
+            outgoing.append(PushMessage(delivery_id, token, platform, silent, message))
+        gone = set(ids) - set(claimed) - set(expired)
+        if gone or expired:
+            async with self.sessionmaker() as session, session.begin():
+                for done, why in ((gone, "device inactive"), (expired, "expired before sending")):
+                    if done:
+                        await session.execute(
+                            update(Delivery)
+                            .where(Delivery.id.in_(done))
+                            .values(state="failed", last_error=why, lease_until=None)
+                        )
+        if not outgoing:
+            return
+        in_flight = set(claimed)
+        renewing = asyncio.create_task(self._renew_leases(in_flight))
+        try:
+            async for group in self.sender.send(outgoing):
+                await self._record([(claimed[m.delivery_id], r) for m, r in group])
+                in_flight.difference_update(m.delivery_id for m, _ in group)
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+
+    async def _renew_leases(self, in_flight: set[uuid.UUID]) -> None:
+        """Keep the claim on a batch that takes longer than a lease (a slow FCM, a long
+        Retry-After), so another worker does not take and send it a second time."""
+        while True:
+            await asyncio.sleep(self.lease.total_seconds() / 3)
+            if in_flight:
+                async with self.sessionmaker() as session, session.begin():
                     await session.execute(
                         update(Delivery)
-                        .where(Delivery.id.in_(done))
-                        .values(state="failed", last_error=why, lease_until=None)
+                        .where(Delivery.id.in_(list(in_flight)), Delivery.state == "pending")
+                        .values(lease_until=utcnow() + self.lease)
                     )
-        messages = [
-            PushMessage(d.id, dev.fcm_token, dev.platform, d.silent, d.message)
-            for d, dev in live.values()
-        ]
-        if messages:
-            async for group in self.sender.send(messages):
-                await self._record(
-                    [(live[m.delivery_id][0], live[m.delivery_id][1], r) for m, r in group]
-                )
 
-    async def _record(self, results: list[tuple[Delivery, Device, SendResult]]) -> None:
+    async def _record(self, results: list[tuple[_Claimed, SendResult]]) -> None:
         """One transaction per group of results, in a few statements: outcomes other than
         a retry share their values, grouped by (state, error, attempts)."""
         now = utcnow()
         finished: dict[tuple[str, str | None, int], list[uuid.UUID]] = {}
         dead_devices: list[uuid.UUID] = []
         async with self.sessionmaker() as session, session.begin():
-            for delivery, device, result in results:
-                attempts = delivery.attempts + result.attempts
+            for claimed, result in results:
+                attempts = claimed.attempts + result.attempts
                 if result.throttle and result.retry_after_s:
                     # FCM's quota is the sender's, not the message's: stop claiming.
                     self._paused_until = max(
                         self._paused_until, time.monotonic() + result.retry_after_s
                     )
+                key: tuple[str, str | None, int]
                 if result.outcome == Outcome.sent:
-                    finished.setdefault(("sent", None, result.attempts), []).append(delivery.id)
+                    key = ("sent", None, result.attempts)
                 elif result.outcome == Outcome.invalid_token:
                     key = ("failed", result.error or "invalid token", result.attempts)
-                    finished.setdefault(key, []).append(delivery.id)
-                    dead_devices.append(device.id)
+                    dead_devices.append(claimed.device_id)
                 elif result.outcome == Outcome.retry and attempts < self.max_attempts:
                     wait = (
                         timedelta(seconds=result.retry_after_s)
@@ -279,7 +369,7 @@ class Dispatcher:
                     )
                     await session.execute(
                         update(Delivery)
-                        .where(Delivery.id == delivery.id)
+                        .where(Delivery.id == claimed.delivery_id)
                         .values(
                             attempts=attempts,
                             lease_until=None,
@@ -287,9 +377,10 @@ class Dispatcher:
                             last_error=result.error,
                         )
                     )
+                    continue
                 else:
                     key = ("failed", result.error or "gave up", result.attempts)
-                    finished.setdefault(key, []).append(delivery.id)
+                finished.setdefault(key, []).append(claimed.delivery_id)
             for (state, error, spent), done in finished.items():
                 await session.execute(
                     update(Delivery)
@@ -310,8 +401,15 @@ class Dispatcher:
                 )
 
 
-def _expired(delivery: Delivery, now: datetime) -> bool:
-    expires = delivery.message.get("expires_at")
+def _slices(users: list[uuid.UUID]) -> Iterator[list[uuid.UUID]]:
+    if users:
+        yield users[:FIRST_SLICE]
+    for start in range(FIRST_SLICE, len(users), SLICE):
+        yield users[start : start + SLICE]
+
+
+def _expired(message: dict[str, Any], now: datetime) -> bool:
+    expires = message.get("expires_at")
     return isinstance(expires, str) and datetime.fromisoformat(expires) <= now
 
 
@@ -336,24 +434,3 @@ async def run_dispatcher(
 def _backoff(attempt: int) -> timedelta:
     """Exponential, capped at 5 minutes, with full jitter so retries do not stampede."""
     return timedelta(seconds=random.uniform(0, min(300.0, 2.0**attempt)))  # noqa: S311
-
-
-def _alert_message(alert: Alert, kind: str) -> dict[str, Any]:
-    title = alert.title
-    if alert.msg_type == MsgType.cancel:
-        title = f"Cancelled: {title}"
-    if alert.status == AlertStatus.exercise:
-        title = f"[EXERCISE] {title}"
-    return {
-        "title": title,
-        "body": alert.body[:1000],
-        "severity": alert.severity,
-        "collapse_key": str(alert.chain_id),
-        "expires_at": alert.expires_at.isoformat(),
-        "data": {
-            "alert_id": str(alert.id),
-            "chain_id": str(alert.chain_id),
-            "severity": alert.severity,
-            "category": LABELS[Category(alert.category)],
-        },
-    }

@@ -29,6 +29,9 @@ class OutboxEvent(Base):
     available_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The push as rendered when the event was expanded (title, body, data, severity,
+    # collapse key, expiry): once per event, not once per device.
+    message: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
 
 
 class Delivery(Base):
@@ -52,8 +55,6 @@ class Delivery(Base):
         ForeignKey("devices.id", ondelete="SET NULL")
     )
     silent: Mapped[bool] = mapped_column(Boolean, default=False)
-    # The rendered message (title, body, data, severity, collapse key, expiry).
-    message: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
     state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.push import wakeup
 from app.push.models import OutboxEvent
 
 
@@ -14,4 +16,8 @@ async def emit(session: AsyncSession, event_type: str, payload: dict[str, Any]) 
     event = OutboxEvent(event_type=event_type, payload=payload)
     session.add(event)
     await session.flush()
+    wakeup.mark(session.sync_session)
+    if session.get_bind().dialect.name == "postgresql":
+        # Delivered to LISTENing workers when (and only if) this transaction commits.
+        await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": wakeup.CHANNEL})
     return event

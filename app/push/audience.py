@@ -1,0 +1,95 @@
+"""Who hears an outbox event, whether silently, and what the push says."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.alerts import service as alerts_service
+from app.alerts.models import Alert, AlertStatus, MsgType
+from app.alerts.recipients import resolve_chain_recipients
+from app.categories import LABELS, Category
+from app.groups import service as groups_service
+from app.groups.models import Group
+from app.push.models import OutboxEvent
+
+
+@dataclass(frozen=True)
+class Audience:
+    silent: dict[uuid.UUID, bool]  # user → delivered silently (quiet hours)
+    message: dict[str, Any]  # title, body, data; for alerts severity, collapse key, expiry
+    subject_id: uuid.UUID | None  # what it is about (alert chain, incident, group), for stats
+
+
+async def audience_of(session: AsyncSession, event: OutboxEvent) -> Audience | None:
+    """None when the event is not pushed (or what it was about is gone)."""
+    payload = event.payload
+    kind = event.event_type
+    silent: dict[uuid.UUID, bool]
+    if kind.startswith("alert."):
+        alert = await session.get(Alert, uuid.UUID(payload["alert_id"]))
+        if alert is None:
+            return None
+        versions = await alerts_service.chain(session, alert)
+        silent = await resolve_chain_recipients(session, versions, at=alert.issued_at)
+        message = alert_message(alert)
+        subject = alert.chain_id
+    elif kind in ("membership.requested", "membership.approved"):
+        group = await session.get(Group, uuid.UUID(payload["group_id"]))
+        if group is None:
+            return None
+        if kind == "membership.requested":
+            users = await groups_service.member_ids(session, [group.id], moderators_only=True)
+            title = f"New request to join {group.name}"
+        else:
+            users = {uuid.UUID(payload["user_id"])}
+            title = f"You are now a member of {group.name}"
+        silent = dict.fromkeys(users, False)
+        message = {"title": title, "body": "", "data": {"group_id": str(group.id)}}
+        subject = group.id
+    elif kind == "incident.status_changed" and payload.get("reporter_id"):
+        silent = {uuid.UUID(payload["reporter_id"]): False}
+        message = {
+            "title": f"Your report is now {payload['status']}",
+            "body": "",
+            "data": {"incident_id": payload["incident_id"]},
+        }
+        subject = uuid.UUID(payload["incident_id"])
+    elif kind == "incident.verified":
+        groups = [uuid.UUID(g) for g in payload.get("group_ids", [])]
+        users = await groups_service.member_ids(session, groups) if groups else set()
+        silent = dict.fromkeys(users, False)
+        message = {
+            "title": "A report near you was verified",
+            "body": "",
+            "data": {"incident_id": payload["incident_id"]},
+        }
+        subject = uuid.UUID(payload["incident_id"])
+    else:
+        return None  # e.g. incident.created: realtime only, no push
+    message["data"] = {**message.get("data", {}), "type": kind, "event_id": str(event.id)}
+    return Audience(silent, message, subject)
+
+
+def alert_message(alert: Alert) -> dict[str, Any]:
+    title = alert.title
+    if alert.msg_type == MsgType.cancel:
+        title = f"Cancelled: {title}"
+    if alert.status == AlertStatus.exercise:
+        title = f"[EXERCISE] {title}"
+    return {
+        "title": title,
+        "body": alert.body[:1000],
+        "severity": alert.severity,
+        "collapse_key": str(alert.chain_id),
+        "expires_at": alert.expires_at.isoformat(),
+        "data": {
+            "alert_id": str(alert.id),
+            "chain_id": str(alert.chain_id),
+            "severity": alert.severity,
+            "category": LABELS[Category(alert.category)],
+        },
+    }

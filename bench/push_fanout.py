@@ -1,0 +1,265 @@
+"""One alert to 100,000 devices: the real dispatcher and firebase-admin into the fake FCM.
+
+The fake FCM (tests/fakes/fcm.py) runs as its own process. The API runs as
+`nwatch serve` (SQLite: the dispatcher in-process; PostgreSQL: a separate `nwatch
+worker`), configured with NW_FIREBASE_CREDENTIALS / NW_FCM_ENDPOINT. The bench POSTs
+one alert whose area holds every resident (10,000 residents with 10 phones each) and
+reads from the fake when the first and the last push were accepted.
+
+Baseline, in the same run: firebase-admin's `send_each_async` called directly with the
+same number of messages (batches of 500, one after another) into the same fake: the
+floor of what this machine can push.
+
+    .venv/bin/python -m bench.push_fanout [--residents N] [--devices-each N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import firebase_admin
+import httpx
+from firebase_admin import credentials, messaging
+from pydantic import SecretStr
+from sqlalchemy import insert
+
+from app.alerts.models import Place
+from app.auth.models import User
+from app.auth.passwords import PasswordHasher
+from app.db import create_engine, create_sessionmaker
+from app.devices.models import Device
+from app.geo.index import index_for
+from app.geo.shapes import Circle
+from app.push.senders import PushMessage
+from app.push.shaping import build_message
+from app.settings import Settings
+from bench.common import scratch_database
+from bench.incidents import free_port, server
+
+LONDON = (-0.1276, 51.5072)
+PASSWORD = "correct horse battery staple"  # noqa: S105 (a throwaway bench account)
+
+
+@contextlib.asynccontextmanager
+async def fake_fcm(directory: Path) -> AsyncIterator[tuple[str, Path]]:
+    credentials_file = directory / "service-account.json"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.fakes.fcm",
+        "--credentials",
+        str(credentials_file),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    url = (await process.stdout.readline()).decode().strip()
+    try:
+        yield url, credentials_file
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+async def stats(url: str) -> dict[str, Any]:
+    async with httpx.AsyncClient() as client:
+        answer: dict[str, Any] = (await client.get(f"{url}/_fake/stats")).json()
+        return answer
+
+
+async def wait_for_accepted(url: str, count: int, patience_s: float = 900) -> dict[str, Any]:
+    give_up = time.monotonic() + patience_s
+    while True:
+        now = await stats(url)
+        if now["accepted"] >= count or time.monotonic() > give_up:
+            return now
+        await asyncio.sleep(0.2)
+
+
+async def seed(url: str, residents: int, devices_each: int) -> str:
+    """Residents inside a 1 km circle in central London; returns the officer's email."""
+    settings = Settings(database_url=url, jwt_secret=SecretStr("b" * 32))
+    engine = create_engine(settings)
+    sessions = create_sessionmaker(engine)
+    officer = f"officer-{uuid.uuid4().hex[:6]}@example.org"
+    hashed = await PasswordHasher(1, 8192).hash(PASSWORD)
+    async with sessions() as session, session.begin():
+        session.add(
+            User(
+                email=officer,
+                password_hash=hashed,
+                display_name="Officer",
+                role="agency",
+                jurisdiction={"type": "Point", "coordinates": list(LONDON), "radius_m": 20_000},
+            )
+        )
+    for start in range(0, residents, 2_000):
+        users: list[dict[str, Any]] = []
+        places: list[dict[str, Any]] = []
+        devices: list[dict[str, Any]] = []
+        for n in range(start, min(residents, start + 2_000)):
+            user = uuid.uuid4()
+            users.append({"id": user, "email": f"{user.hex}@example.org", "display_name": "r"})
+            # Spread over ~600 m around the centre; the alert covers 1 km.
+            lon = LONDON[0] + ((n * 7919) % 1000 - 500) / 100_000
+            lat = LONDON[1] + ((n * 104729) % 1000 - 500) / 150_000
+            places.append(
+                {"id": uuid.uuid4(), "user_id": user, "label": "h", "lon": lon, "lat": lat,
+                 "radius_m": 200.0}
+            )  # fmt: skip
+            for d in range(devices_each):
+                devices.append(
+                    {"id": uuid.uuid4(), "user_id": user, "platform": ("android", "ios")[d % 2],
+                     "fcm_token": f"bench-{user.hex}-{d}"}
+                )  # fmt: skip
+        async with sessions() as session, session.begin():
+            await session.execute(insert(User), users)
+            await session.execute(insert(Place), places)
+            await session.execute(insert(Device), devices)
+            await index_for(session).put_many(
+                session,
+                "place",
+                [(p["id"], Circle(p["lon"], p["lat"], p["radius_m"])) for p in places],
+                replace=False,
+                owners=[p["user_id"] for p in places],
+            )
+    await engine.dispose()
+    return officer
+
+
+async def through_the_dispatcher(
+    backend: str, fake_url: str, credentials_file: Path, residents: int, devices_each: int
+) -> tuple[float, float, float]:
+    """Seconds from the POST to the first and the last push, and pushes/s over the run."""
+    total = residents * devices_each
+    async with scratch_database(backend) as url:
+        officer = await seed(url, residents, devices_each)
+        before = (await stats(fake_url))["accepted"]
+        port = free_port()
+        env = {
+            "NW_DATABASE_URL": url,
+            "NW_JWT_SECRET": "bench-" + "s" * 40,
+            "NW_LOG_LEVEL": "WARNING",
+            "NW_VAR_DIR": tempfile.mkdtemp(prefix="nw-bench-"),
+            "NW_FIREBASE_CREDENTIALS": str(credentials_file),
+            "NW_FCM_ENDPOINT": fake_url,
+        }
+        serve = [sys.executable, "-m", "app.cli", "serve", "--port", str(port)]
+        worker = None
+        if backend == "postgres":
+            worker = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "app.cli", "worker", env={**os.environ, **env}
+            )
+        try:
+            async with server(serve, env, port) as base, httpx.AsyncClient(base_url=base) as api:
+                token = (
+                    await api.post(
+                        "/v1/auth/token",
+                        data={"grant_type": "password", "username": officer, "password": PASSWORD},
+                    )
+                ).json()["access_token"]
+                alert = {
+                    "title": "Distraction burglaries: two men posing as water board staff",
+                    "body": "Ask for ID and call the water company before letting anyone in.",
+                    "category": "burglary",
+                    "severity": "severe",
+                    "urgency": "immediate",
+                    "certainty": "observed",
+                    "area": {"type": "Point", "coordinates": list(LONDON), "radius_m": 1_000},
+                    "expires_at": (datetime.now(UTC) + timedelta(hours=12)).isoformat(),
+                    "actions": [{"text": "Check the ID of anyone claiming to be from a utility"}],
+                }
+                posted_at = time.time()
+                answer = await api.post(
+                    "/v1/alerts", json=alert, headers={"Authorization": f"Bearer {token}"}
+                )
+                assert answer.status_code == 201, answer.text
+                done = await wait_for_accepted(fake_url, before + total)
+        finally:
+            if worker is not None:
+                worker.terminate()
+                await worker.wait()
+    if done["accepted"] < before + total:
+        print(f"[{backend}] only {done['accepted'] - before:,} of {total:,} pushes arrived")
+    first_s = done["first_accepted_at"] - posted_at  # a fresh fake for each backend
+    last_s = done["last_accepted_at"] - posted_at
+    return first_s, last_s, total / last_s
+
+
+async def direct(credentials_file: Path, fake_url: str, total: int) -> float:
+    """firebase-admin alone: send_each_async in batches of 500. Returns pushes/s."""
+    cert = credentials.Certificate(str(credentials_file))
+    app = firebase_admin.initialize_app(cert, name=f"direct-{uuid.uuid4().hex}")
+    service = messaging._get_messaging_service(app)
+    service._fcm_url = f"{fake_url}/v1/projects/{cert.project_id}/messages:send"
+    content = {
+        "title": "Distraction burglaries: two men posing as water board staff",
+        "body": "Ask for ID and call the water company before letting anyone in.",
+        "severity": "severe",
+        "collapse_key": str(uuid.uuid4()),
+        "expires_at": (datetime.now(UTC) + timedelta(hours=12)).isoformat(),
+        "data": {"alert_id": str(uuid.uuid4()), "type": "alert.issued"},
+    }
+    now = datetime.now(UTC)
+    messages = [
+        build_message(PushMessage(uuid.uuid4(), f"direct-{n}", "android", False, content), now)
+        for n in range(total)
+    ]
+    await messaging.send_each_async(messages[:1], dry_run=False, app=app)  # sign in first
+    before = (await stats(fake_url))["accepted"]
+    started = time.perf_counter()
+    failures = 0
+    for i in range(0, total, 500):
+        batch = await messaging.send_each_async(messages[i : i + 500], dry_run=False, app=app)
+        failures += batch.failure_count
+    seconds = time.perf_counter() - started
+    accepted = (await stats(fake_url))["accepted"] - before
+    await service._async_client.aclose()
+    if failures:
+        print(f"direct: {failures} failures")
+    return float(accepted / seconds)
+
+
+async def run(backends: list[str], residents: int, devices_each: int) -> None:
+    total = residents * devices_each
+    with tempfile.TemporaryDirectory() as directory:
+        for backend in backends:
+            async with fake_fcm(Path(directory)) as (url, credentials_file):
+                first_s, last_s, rate = await through_the_dispatcher(
+                    backend, url, credentials_file, residents, devices_each
+                )
+                floor = await direct(credentials_file, url, total)
+            print(
+                f"[{backend}] {total:,} devices: first push {first_s:.2f} s after the POST "
+                f"(goal < 1 s), last {last_s:.1f} s after; {rate:,.0f} pushes/s",
+                flush=True,
+            )
+            print(
+                f"[{backend}] firebase-admin direct: {floor:,.0f} pushes/s; dispatcher at "
+                f"{rate / floor:.0%} of it (goal >= 70%)",
+                flush=True,
+            )
+    sys.stdout.flush()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--residents", type=int, default=10_000)
+    parser.add_argument("--devices-each", type=int, default=10)
+    parser.add_argument("--backends", default="sqlite,postgres")
+    args = parser.parse_args()
+    asyncio.run(run(args.backends.split(","), args.residents, args.devices_each))
+
+
+if __name__ == "__main__":
+    main()
