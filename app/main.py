@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,6 +35,9 @@ from app.openapi import build_openapi, operation_id
 from app.push.dispatcher import run_dispatcher
 from app.push.router import router as outbox_router
 from app.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from app.realtime.bus import bus_for
+from app.realtime.hub import Hub
+from app.realtime.router import router as realtime_router
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -78,10 +82,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.media_store = LocalMediaStore(settings.var_dir / "media")
         app.state.firebase = FirebaseVerifier(settings) if firebase_configured(settings) else None
         stop = asyncio.Event()
+        bus = bus_for(settings.redis_url)
+        app.state.hub = Hub(app.state.sessionmaker, bus, metrics)
+        hub_task = asyncio.create_task(app.state.hub.run(), name="realtime-hub")
         dispatcher_task = None
         if settings.runs_dispatcher:
             dispatcher_task = asyncio.create_task(
-                run_dispatcher(settings, app.state.sessionmaker, stop), name="dispatcher"
+                run_dispatcher(settings, app.state.sessionmaker, stop, bus), name="dispatcher"
             )
         log.info(
             "started",
@@ -97,6 +104,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             stop.set()
             if dispatcher_task is not None:
                 await dispatcher_task
+            hub_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await hub_task
+            await bus.close()
             if app.state.firebase is not None:
                 app.state.firebase.close()
             if redis is not None:
@@ -125,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         alerts_router,
         cap_router,
         outbox_router,
+        realtime_router,
         health_router,
     ):
         app.include_router(router)

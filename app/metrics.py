@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class Metrics:
@@ -20,4 +20,15 @@ class Metrics:
             ["method", "route"],
             registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.ws_connections = Gauge(
+            "nw_ws_connections", "Open WebSocket connections", registry=self.registry
+        )
+        self.ws_events = Counter(
+            "nw_ws_events_sent_total", "Events sent over WebSockets", registry=self.registry
+        )
+        self.ws_slow_closes = Counter(
+            "nw_ws_slow_client_closes_total",
+            "WebSocket connections closed (1013) for not keeping up",
+            registry=self.registry,
         )

@@ -10,6 +10,7 @@ from app.idempotency import IdempotencyRecord
 from app.incidents.media import Media
 from app.incidents.models import Incident, IncidentUpdate, StatusChange
 from app.push.models import Delivery, OutboxEvent
+from app.realtime.models import LoggedEvent
 
 __all__ = [
     "Ack",
@@ -23,6 +24,7 @@ __all__ = [
     "Incident",
     "IncidentUpdate",
     "Invitation",
+    "LoggedEvent",
     "Media",
     "Membership",
     "OutboxEvent",

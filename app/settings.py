@@ -78,6 +78,15 @@ class Settings(BaseSettings):
     # Counted in HTTP requests: the SDK itself tries a 500/503 five times.
     push_max_attempts: int = Field(default=20, ge=1)
 
+    # Realtime (WS /v1/ws): seconds to authenticate, between pings, and to send a
+    # resume after auth; events queued per connection before it counts as too slow; how
+    # long the event log keeps events for clients that resume.
+    ws_auth_timeout_s: float = Field(default=5.0, gt=0)
+    ws_ping_s: float = Field(default=20.0, gt=0)
+    ws_resume_window_s: float = Field(default=1.0, ge=0)
+    ws_queue_size: int = Field(default=256, ge=1)
+    event_retention_s: int = Field(default=7 * 24 * 3600, ge=60)
+
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0)
     db_pool_size: int = Field(default=10, ge=1)

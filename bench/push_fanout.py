@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -86,8 +86,8 @@ async def wait_for_accepted(url: str, count: int, patience_s: float = 900) -> di
         await asyncio.sleep(0.2)
 
 
-async def seed(url: str, residents: int, devices_each: int) -> str:
-    """Residents inside a 1 km circle in central London; returns the officer's email."""
+async def seed(url: str, residents: int, devices_each: int) -> tuple[str, list[uuid.UUID]]:
+    """Residents inside a 1 km circle in central London: the officer's email and their ids."""
     settings = Settings(database_url=url, jwt_secret=SecretStr("b" * 32))
     engine = create_engine(settings)
     sessions = create_sessionmaker(engine)
@@ -103,12 +103,14 @@ async def seed(url: str, residents: int, devices_each: int) -> str:
                 jurisdiction={"type": "Point", "coordinates": list(LONDON), "radius_m": 20_000},
             )
         )
+    resident_ids: list[uuid.UUID] = []
     for start in range(0, residents, 2_000):
         users: list[dict[str, Any]] = []
         places: list[dict[str, Any]] = []
         devices: list[dict[str, Any]] = []
         for n in range(start, min(residents, start + 2_000)):
             user = uuid.uuid4()
+            resident_ids.append(user)
             users.append({"id": user, "email": f"{user.hex}@example.org", "display_name": "r"})
             # Spread over ~600 m around the centre; the alert covers 1 km.
             lon = LONDON[0] + ((n * 7919) % 1000 - 500) / 100_000
@@ -125,7 +127,8 @@ async def seed(url: str, residents: int, devices_each: int) -> str:
         async with sessions() as session, session.begin():
             await session.execute(insert(User), users)
             await session.execute(insert(Place), places)
-            await session.execute(insert(Device), devices)
+            if devices:
+                await session.execute(insert(Device), devices)
             await index_for(session).put_many(
                 session,
                 "place",
@@ -134,7 +137,33 @@ async def seed(url: str, residents: int, devices_each: int) -> str:
                 owners=[p["user_id"] for p in places],
             )
     await engine.dispose()
-    return officer
+    return officer, resident_ids
+
+
+async def alert_poster(api: httpx.AsyncClient, officer: str) -> Callable[[], Awaitable[None]]:
+    """Signs the officer in; returns what POSTs one severe alert over all the residents."""
+    signed_in = await api.post(
+        "/v1/auth/token",
+        data={"grant_type": "password", "username": officer, "password": PASSWORD},
+    )
+    headers = {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
+    alert = {
+        "title": "Distraction burglaries: two men posing as water board staff",
+        "body": "Ask for ID and call the water company before letting anyone in.",
+        "category": "burglary",
+        "severity": "severe",
+        "urgency": "immediate",
+        "certainty": "observed",
+        "area": {"type": "Point", "coordinates": list(LONDON), "radius_m": 1_000},
+        "expires_at": (datetime.now(UTC) + timedelta(hours=12)).isoformat(),
+        "actions": [{"text": "Check the ID of anyone claiming to be from a utility"}],
+    }
+
+    async def post() -> None:
+        answer = await api.post("/v1/alerts", json=alert, headers=headers)
+        assert answer.status_code == 201, answer.text
+
+    return post
 
 
 async def through_the_dispatcher(
@@ -143,7 +172,7 @@ async def through_the_dispatcher(
     """Seconds from the POST to the first and the last push, and pushes/s over the run."""
     total = residents * devices_each
     async with scratch_database(backend) as url:
-        officer = await seed(url, residents, devices_each)
+        officer, _ = await seed(url, residents, devices_each)
         before = (await stats(fake_url))["accepted"]
         port = free_port()
         env = {
@@ -162,28 +191,9 @@ async def through_the_dispatcher(
             )
         try:
             async with server(serve, env, port) as base, httpx.AsyncClient(base_url=base) as api:
-                token = (
-                    await api.post(
-                        "/v1/auth/token",
-                        data={"grant_type": "password", "username": officer, "password": PASSWORD},
-                    )
-                ).json()["access_token"]
-                alert = {
-                    "title": "Distraction burglaries: two men posing as water board staff",
-                    "body": "Ask for ID and call the water company before letting anyone in.",
-                    "category": "burglary",
-                    "severity": "severe",
-                    "urgency": "immediate",
-                    "certainty": "observed",
-                    "area": {"type": "Point", "coordinates": list(LONDON), "radius_m": 1_000},
-                    "expires_at": (datetime.now(UTC) + timedelta(hours=12)).isoformat(),
-                    "actions": [{"text": "Check the ID of anyone claiming to be from a utility"}],
-                }
+                post_alert = await alert_poster(api, officer)
                 posted_at = time.time()
-                answer = await api.post(
-                    "/v1/alerts", json=alert, headers={"Authorization": f"Bearer {token}"}
-                )
-                assert answer.status_code == 201, answer.text
+                await post_alert()
                 done = await wait_for_accepted(fake_url, before + total)
         finally:
             if worker is not None:

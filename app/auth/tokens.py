@@ -41,6 +41,7 @@ class AccessClaims:
     role: str
     scope: str | None
     token_id: str
+    expires_at: float  # seconds since the epoch (`exp`)
 
 
 def _load_or_create_secret(var_dir: Path) -> str:
@@ -136,6 +137,7 @@ class TokenService:
                 role=str(claims["role"]),
                 scope=claims.get("scope"),
                 token_id=str(claims["jti"]),
+                expires_at=float(claims["exp"]),
             )
         except (jwt.PyJWTError, ValueError, TypeError) as exc:
             raise InvalidToken(str(exc)) from exc

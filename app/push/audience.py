@@ -12,8 +12,12 @@ from app.alerts import service as alerts_service
 from app.alerts.models import Alert, AlertStatus, MsgType
 from app.alerts.recipients import resolve_chain_recipients
 from app.categories import LABELS, Category
+from app.geo.index import index_for
+from app.geo.shapes import Circle
 from app.groups import service as groups_service
 from app.groups.models import Group
+from app.incidents.models import Incident
+from app.incidents.service import incident_read
 from app.push.models import OutboxEvent
 
 
@@ -22,13 +26,32 @@ class Audience:
     silent: dict[uuid.UUID, bool]  # user → delivered silently (quiet hours)
     message: dict[str, Any]  # title, body, data; for alerts severity, collapse key, expiry
     subject_id: uuid.UUID | None  # what it is about (alert chain, incident, group), for stats
+    realtime: dict[str, Any]  # the `data` of the WebSocket event
+    push: bool = True  # False: WebSocket only
 
 
 async def audience_of(session: AsyncSession, event: OutboxEvent) -> Audience | None:
-    """None when the event is not pushed (or what it was about is gone)."""
+    """None when nobody is told (or what it was about is gone)."""
     payload = event.payload
     kind = event.event_type
     silent: dict[uuid.UUID, bool]
+    realtime: dict[str, Any] = {}
+    if kind == "incident.created":
+        incident = await session.get(Incident, uuid.UUID(payload["incident_id"]))
+        if incident is None:
+            return None
+        groups = await index_for(session).intersecting(
+            session, "group", Circle(incident.lon, incident.lat)
+        )
+        users = await groups_service.member_ids(session, list(groups)) if groups else set()
+        public = await incident_read(session, incident, exact=False)
+        return Audience(
+            dict.fromkeys(users, False),
+            {},
+            incident.id,
+            public.model_dump(mode="json"),
+            push=False,
+        )
     if kind.startswith("alert."):
         alert = await session.get(Alert, uuid.UUID(payload["alert_id"]))
         if alert is None:
@@ -37,6 +60,7 @@ async def audience_of(session: AsyncSession, event: OutboxEvent) -> Audience | N
         silent = await resolve_chain_recipients(session, versions, at=alert.issued_at)
         message = alert_message(alert)
         subject = alert.chain_id
+        realtime = alerts_service.to_read(alert).model_dump(mode="json")
     elif kind in ("membership.requested", "membership.approved"):
         group = await session.get(Group, uuid.UUID(payload["group_id"]))
         if group is None:
@@ -50,6 +74,9 @@ async def audience_of(session: AsyncSession, event: OutboxEvent) -> Audience | N
         silent = dict.fromkeys(users, False)
         message = {"title": title, "body": "", "data": {"group_id": str(group.id)}}
         subject = group.id
+        realtime = {"group_id": str(group.id), "group_name": group.name}
+        if kind == "membership.approved":
+            realtime["user_id"] = payload["user_id"]
     elif kind == "incident.status_changed" and payload.get("reporter_id"):
         silent = {uuid.UUID(payload["reporter_id"]): False}
         message = {
@@ -69,9 +96,11 @@ async def audience_of(session: AsyncSession, event: OutboxEvent) -> Audience | N
         }
         subject = uuid.UUID(payload["incident_id"])
     else:
-        return None  # e.g. incident.created: realtime only, no push
+        return None
     message["data"] = {**message.get("data", {}), "type": kind, "event_id": str(event.id)}
-    return Audience(silent, message, subject)
+    if not realtime:  # incidents: what changed, and the id to fetch it by
+        realtime = {k: v for k, v in payload.items() if k in ("incident_id", "status")}
+    return Audience(silent, message, subject, realtime)
 
 
 def alert_message(alert: Alert) -> dict[str, Any]:

@@ -38,12 +38,15 @@ from app.push import wakeup
 from app.push.audience import Audience, audience_of
 from app.push.models import Delivery, OutboxEvent
 from app.push.senders import Outcome, PushMessage, PushSender, SendResult, sender_for
+from app.realtime import log as event_log
+from app.realtime.bus import Bus, LocalBus, bus_for
 from app.settings import Settings
 
 log = logging.getLogger("app.push")
 
 # Recipients per expansion slice: the first small, so the first push leaves soon.
 FIRST_SLICE, SLICE = 200, 5_000
+PRUNE_EVERY_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,8 @@ class Dispatcher:
         max_attempts: int = 8,
         idle_s: float = 0.5,
         batches_in_flight: int = 2,
+        bus: Bus | None = None,
+        retention: timedelta = timedelta(days=7),
     ) -> None:
         self.sessionmaker = sessionmaker
         self.sender = sender
@@ -72,6 +77,9 @@ class Dispatcher:
         self.max_attempts = max_attempts
         self.idle_s = idle_s
         self.batches_in_flight = batches_in_flight
+        self.bus: Bus = bus or LocalBus()
+        self.retention = retention
+        self._pruned_at = 0.0  # monotonic
         self._paused_until = 0.0  # monotonic: FCM asked the whole sender to wait
         self._new_events = asyncio.Event()
         self._new_deliveries = [asyncio.Event() for _ in range(batches_in_flight)]
@@ -157,6 +165,10 @@ class Dispatcher:
 
     # -- expanding ---------------------------------------------------------------------
     async def _expand_pass(self) -> int:
+        if time.monotonic() - self._pruned_at > PRUNE_EVERY_S:
+            self._pruned_at = time.monotonic()
+            async with self.sessionmaker() as session, session.begin():
+                await event_log.prune(session, utcnow() - self.retention)
         events = await self._claim(OutboxEvent, OutboxEvent.available_at, 10)
         for event_id in events:
             await self._expand(event_id)
@@ -176,7 +188,7 @@ class Dispatcher:
                     await session.execute(
                         update(OutboxEvent)
                         .where(OutboxEvent.id == event_id)
-                        .values(message=audience.message)
+                        .values(message=audience.message, realtime=audience.realtime)
                     )
                 for users in _slices(list(audience.silent)):
                     await self._write_slice(event_id, kind, audience.subject_id, users, audience)
@@ -198,34 +210,40 @@ class Dispatcher:
         users: list[uuid.UUID],
         audience: Audience,
     ) -> None:
+        rows: list[dict[str, Any]] = []
         async with self.sessionmaker() as session, session.begin():
-            devices = (
-                await session.execute(
-                    select(Device.id, Device.user_id).where(
-                        Device.user_id.in_(users), Device.active.is_(True)
-                    )
-                )
-            ).all()
+            seqs = await event_log.append(session, event_id, kind, users)
             now = utcnow()
-            rows = [
-                {
-                    "id": uuid.uuid4(),
-                    "delivery_key": f"{event_id}:{device_id}",
-                    "event_id": event_id,
-                    "event_type": kind,
-                    "subject_id": subject_id,
-                    "user_id": user_id,
-                    "device_id": device_id,
-                    "silent": audience.silent[user_id],
-                    "state": "pending",
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "created_at": now,
-                }
-                for device_id, user_id in devices
-            ]
-            insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+            if audience.push:
+                devices = (
+                    await session.execute(
+                        select(Device.id, Device.user_id).where(
+                            Device.user_id.in_(users), Device.active.is_(True)
+                        )
+                    )
+                ).all()
+                rows = [
+                    {
+                        "id": uuid.uuid4(),
+                        "delivery_key": f"{event_id}:{device_id}",
+                        "event_id": event_id,
+                        "event_type": kind,
+                        "subject_id": subject_id,
+                        "user_id": user_id,
+                        "device_id": device_id,
+                        "silent": audience.silent[user_id],
+                        "seq": seqs.get(user_id),
+                        "state": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "created_at": now,
+                    }
+                    for device_id, user_id in devices
+                ]
             if rows:
+                insert = (
+                    pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+                )
                 # executemany: SQLAlchemy batches it into multi-row INSERTs from one cached
                 # statement, instead of compiling a new thousand-row VALUES each time.
                 await session.execute(
@@ -237,6 +255,8 @@ class Dispatcher:
                 .where(OutboxEvent.id == event_id)
                 .values(lease_until=now + self.lease)
             )
+        if seqs:
+            await self.bus.publish()
         if rows:
             for wake in self._new_deliveries:
                 wake.set()
@@ -272,6 +292,7 @@ class Dispatcher:
                         Delivery.attempts,
                         Delivery.silent,
                         Delivery.event_id,
+                        Delivery.seq,
                         Device.id,
                         Device.fcm_token,
                         Device.platform,
@@ -296,7 +317,17 @@ class Dispatcher:
         claimed: dict[uuid.UUID, _Claimed] = {}
         outgoing: list[PushMessage] = []
         expired: list[uuid.UUID] = []
-        for delivery_id, attempts, silent, event_id, device_id, token, platform, active in rows:
+        for (
+            delivery_id,
+            attempts,
+            silent,
+            event_id,
+            seq,
+            device_id,
+            token,
+            platform,
+            active,
+        ) in rows:
             message = messages.get(event_id) or {}
             if not active:
                 continue
@@ -304,7 +335,7 @@ class Dispatcher:
                 expired.append(delivery_id)
                 continue
             claimed[delivery_id] = _Claimed(delivery_id, attempts, device_id)
-            outgoing.append(PushMessage(delivery_id, token, platform, silent, message))
+            outgoing.append(PushMessage(delivery_id, token, platform, silent, message, seq))
         gone = set(ids) - set(claimed) - set(expired)
         if gone or expired:
             async with self.sessionmaker() as session, session.begin():
@@ -414,21 +445,30 @@ def _expired(message: dict[str, Any], now: datetime) -> bool:
 
 
 async def run_dispatcher(
-    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], stop: asyncio.Event
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    stop: asyncio.Event,
+    bus: Bus | None = None,
 ) -> None:
-    """The dispatcher with the configured sender, until `stop` is set."""
+    """The dispatcher with the configured sender and bus, until `stop` is set."""
     sender = sender_for(settings)
+    own_bus = bus is None
+    bus = bus or bus_for(settings.redis_url)
     dispatcher = Dispatcher(
         sessionmaker,
         sender,
+        bus=bus,
         lease_s=settings.push_lease_s,
         batch=settings.push_batch,
         max_attempts=settings.push_max_attempts,
+        retention=timedelta(seconds=settings.event_retention_s),
     )
     try:
         await dispatcher.run(stop)
     finally:
         await sender.close()
+        if own_bus:
+            await bus.close()
 
 
 def _backoff(attempt: int) -> timedelta:

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, JSONDoc, UTCDateTime, new_id, utcnow
@@ -32,6 +32,8 @@ class OutboxEvent(Base):
     # The push as rendered when the event was expanded (title, body, data, severity,
     # collapse key, expiry): once per event, not once per device.
     message: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    # What WebSocket clients are sent (`data` of the event frame), once per event.
+    realtime: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
 
 
 class Delivery(Base):
@@ -55,6 +57,9 @@ class Delivery(Base):
         ForeignKey("devices.id", ondelete="SET NULL")
     )
     silent: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The recipient's event-log seq for this event, sent in the push's data so that the
+    # app can resume its WebSocket from there.
+    seq: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

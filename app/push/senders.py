@@ -21,7 +21,8 @@ class PushMessage:
     token: str
     platform: str
     silent: bool
-    content: dict[str, Any] = field(default_factory=dict)  # Delivery.message
+    content: dict[str, Any] = field(default_factory=dict)  # OutboxEvent.message
+    seq: int | None = None  # the recipient's event-log seq, to resume the WebSocket from
 
 
 class Outcome(StrEnum):

@@ -40,6 +40,8 @@ def build_message(m: PushMessage, now: datetime) -> messaging.Message:
         ttl = max(timedelta(0), datetime.fromisoformat(expires) - now)
     data = {k: str(v) for k, v in content.get("data", {}).items()}
     data["silent"] = "1" if m.silent else "0"
+    if m.seq is not None:
+        data["seq"] = str(m.seq)
 
     android = messaging.AndroidConfig(
         priority="high" if is_alert else "normal",

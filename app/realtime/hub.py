@@ -1,0 +1,208 @@
+"""Live events for the WebSocket connections of one API process.
+
+The hub follows the event log in seq order (woken by the bus, and polling as a safety
+net) and offers each row to the connections of its user. A connection holds live events
+back while it replays what its client missed, then lets them through, skipping what the
+replay already sent: no gap, no duplicate, in seq order. A connection whose queue is
+full is too slow; it is closed (1013) and its client resumes later from the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.metrics import Metrics
+from app.push.models import OutboxEvent
+from app.realtime import log as event_log
+from app.realtime.bus import Bus
+from app.realtime.models import LoggedEvent
+
+logger = logging.getLogger("app.realtime")
+
+PING = json.dumps({"type": "ping"})
+RESET = json.dumps({"type": "reset"})
+PULL_PAGE = 5_000
+
+
+def frame_head(event_type: str, at: datetime, data: dict[str, Any]) -> str:
+    """Everything of an event frame but its seq, which differs per user."""
+    return json.dumps({"type": event_type, "at": at.isoformat(), "data": data})[1:]
+
+
+def frame(seq: int, head: str) -> str:
+    return f'{{"seq": {seq}, {head}'
+
+
+class Connection:
+    def __init__(self, user_id: uuid.UUID, queue_size: int, expires_at: float) -> None:
+        self.user_id = user_id
+        self.key = str(user_id)
+        self.queue: asyncio.Queue[str] = asyncio.Queue(queue_size)
+        self.expires_at = expires_at
+        self.last_seq = 0  # the newest event handed to the queue
+        self.too_slow = asyncio.Event()
+        self._held: list[tuple[int, str]] | None = []  # None once live
+        self._hold_limit = queue_size * 4
+
+    def offer(self, seq: int, text: str) -> None:
+        """A live event: never waits; a full queue means the client is too slow."""
+        if seq <= self.last_seq or self.too_slow.is_set():
+            return
+        if self._held is not None:
+            self._held.append((seq, text))
+            if len(self._held) > self._hold_limit:
+                self.too_slow.set()
+            return
+        try:
+            self.queue.put_nowait(text)
+        except asyncio.QueueFull:
+            self.too_slow.set()
+            return
+        self.last_seq = seq
+
+    async def put(self, seq: int, text: str) -> None:
+        """A replayed event: waits for room (the sender is draining the queue)."""
+        if seq > self.last_seq:
+            await self.queue.put(text)
+            self.last_seq = seq
+
+    def control(self, text: str) -> None:
+        try:
+            self.queue.put_nowait(text)
+        except asyncio.QueueFull:
+            self.too_slow.set()
+
+    def go_live(self) -> None:
+        held, self._held = self._held or [], None
+        for seq, text in sorted(held):
+            self.offer(seq, text)
+
+
+class Hub:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        bus: Bus,
+        metrics: Metrics,
+        *,
+        poll_s: float = 2.0,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.bus = bus
+        self.metrics = metrics
+        self.poll_s = poll_s
+        self.connections: dict[str, set[Connection]] = {}
+        self.tail = 0  # the newest seq offered to connections
+        self._news = asyncio.Event()
+        self._heads: dict[uuid.UUID, str] = {}
+
+    def add(self, connection: Connection) -> None:
+        self.connections.setdefault(connection.key, set()).add(connection)
+        self.metrics.ws_connections.inc()
+
+    def remove(self, connection: Connection) -> None:
+        users = self.connections.get(connection.key)
+        if users is not None and connection in users:
+            users.discard(connection)
+            if not users:
+                del self.connections[connection.key]
+            self.metrics.ws_connections.dec()
+
+    async def run(self) -> None:
+        listening = asyncio.create_task(self.bus.listen(self._news.set))
+        started = False
+        try:
+            while True:
+                if not started:  # live from now: what came before is for `resume`
+                    try:
+                        async with self.sessionmaker() as session:
+                            newest = await session.scalar(select(func.max(LoggedEvent.seq)))
+                        self.tail, started = newest or 0, True
+                    except Exception:  # not migrated yet, or the database is away
+                        logger.warning("event log unreadable; retrying", exc_info=True)
+                        await asyncio.sleep(self.poll_s)
+                        continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._news.wait(), self.poll_s)
+                self._news.clear()
+                try:
+                    await self._pull()
+                except Exception:  # the database is away: try again on the next round
+                    logger.exception("could not read the event log")
+        finally:
+            listening.cancel()
+
+    async def _pull(self) -> None:
+        while True:
+            async with self.sessionmaker() as session:
+                rows = (
+                    await session.execute(
+                        select(
+                            LoggedEvent.seq,
+                            LoggedEvent.event_id,
+                            LoggedEvent.user_id,
+                            LoggedEvent.event_type,
+                        )
+                        .where(LoggedEvent.seq > self.tail)
+                        .order_by(LoggedEvent.seq)
+                        .limit(PULL_PAGE)
+                    )
+                ).all()
+                await self._load_heads(session, {row[1] for row in rows})
+            for seq, event_id, user_id, _kind in rows:
+                connections = self.connections.get(str(user_id))
+                head = self._heads.get(event_id)
+                if connections and head is not None:
+                    text = frame(seq, head)
+                    for connection in tuple(connections):
+                        connection.offer(seq, text)
+            if rows:
+                self.tail = rows[-1][0]
+            if len(rows) < PULL_PAGE:
+                return
+
+    async def _load_heads(self, session: AsyncSession, event_ids: set[uuid.UUID]) -> None:
+        missing = event_ids - set(self._heads)
+        if not missing:
+            return
+        if len(self._heads) > 10_000:
+            self._heads.clear()
+        found = await session.execute(
+            select(
+                OutboxEvent.id, OutboxEvent.event_type, OutboxEvent.created_at, OutboxEvent.realtime
+            ).where(OutboxEvent.id.in_(missing))
+        )
+        for event_id, kind, at, data in found.all():
+            self._heads[event_id] = frame_head(kind, at, data or {})
+
+    async def resume(self, connection: Connection, since: int | None) -> None:
+        """Replay what the client missed after `since` (or say `reset` when the log no
+        longer holds it), then let live events through."""
+        try:
+            if since is None:
+                return
+            async with self.sessionmaker() as session:
+                if not await event_log.holds(session, since):
+                    connection.control(RESET)
+                    return
+            connection.last_seq = since
+            while True:
+                async with self.sessionmaker() as session:
+                    entries = await event_log.replay(session, connection.user_id, since)
+                for entry in entries:
+                    head = frame_head(entry.event_type, entry.at, entry.data)
+                    await connection.put(entry.seq, frame(entry.seq, head))
+                    since = entry.seq
+                if len(entries) < event_log.REPLAY_PAGE:
+                    return
+        finally:
+            connection.go_live()

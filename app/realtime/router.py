@@ -1,0 +1,148 @@
+"""`WS /v1/ws`: live events for the signed-in user (API.md "Realtime")."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from app.auth import service as auth_service
+from app.auth.service import AuthContext
+from app.auth.tokens import AccessClaims, InvalidToken
+from app.realtime.hub import PING, Connection, Hub
+
+router = APIRouter()
+
+UNAUTHENTICATED, NO_AUTH_IN_TIME, TOO_SLOW = 4401, 4408, 1013
+
+
+@router.websocket("/v1/ws")
+async def live_events(ws: WebSocket) -> None:
+    # The token is read from the first message only: URLs end up in logs.
+    settings = ws.app.state.settings
+    hub: Hub = ws.app.state.hub
+    await ws.accept()
+    try:
+        first = await asyncio.wait_for(_receive(ws), settings.ws_auth_timeout_s)
+    except TimeoutError:
+        await ws.close(NO_AUTH_IN_TIME, "send {type: auth, token} first")
+        return
+    except WebSocketDisconnect:
+        return
+    claims = await _authenticate(ws, first)
+    if claims is None:
+        await ws.close(UNAUTHENTICATED, "unauthenticated")
+        return
+    connection = Connection(claims.user_id, settings.ws_queue_size, claims.expires_at)
+    hub.add(connection)  # live events are held back until any resume is done
+    tasks = [
+        asyncio.create_task(_send(ws, connection, hub)),
+        asyncio.create_task(_watch(connection, settings.ws_ping_s)),
+        asyncio.create_task(_converse(ws, connection, hub, settings.ws_resume_window_s)),
+    ]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        hub.remove(connection)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    codes = [t.result() for t in done if not t.cancelled() and t.exception() is None]
+    code = next((c for c in codes if c), None)
+    if code is not None:
+        if code == TOO_SLOW:
+            hub.metrics.ws_slow_closes.inc()
+        # A client too slow to read may not take the close frame either: do not wait long.
+        with contextlib.suppress(Exception):
+            reason = "too slow; resume later" if code == TOO_SLOW else "unauthenticated"
+            await asyncio.wait_for(ws.close(code, reason), 5)
+
+
+async def _receive(ws: WebSocket) -> Any:
+    message = await ws.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    try:
+        return json.loads(message.get("text") or "")
+    except ValueError:
+        return None  # not JSON (or a binary frame): not a message of ours
+
+
+async def _authenticate(ws: WebSocket, message: Any) -> AccessClaims | None:
+    if not (isinstance(message, dict) and message.get("type") == "auth"):
+        return None
+    token = message.get("token")
+    if not isinstance(token, str):
+        return None
+    ctx: AuthContext = ws.app.state.auth
+    try:
+        claims = ctx.tokens.verify_access(token)
+    except InvalidToken:
+        return None
+    async with ws.app.state.sessionmaker() as session:  # a deleted account is refused
+        if await auth_service.get_user(session, claims.user_id) is None:
+            return None
+    return claims
+
+
+async def _converse(
+    ws: WebSocket, connection: Connection, hub: Hub, resume_window_s: float
+) -> int | None:
+    """The client's side: an optional resume first, then fresh tokens as they expire."""
+    try:
+        try:
+            message = await asyncio.wait_for(_receive(ws), resume_window_s)
+        except TimeoutError:
+            message = None
+        if isinstance(message, dict) and message.get("type") == "resume":
+            since = message.get("since")
+            valid = isinstance(since, int) and not isinstance(since, bool) and since >= 0
+            await hub.resume(connection, since if valid else -1)
+            message = None
+        else:
+            connection.go_live()
+        while True:
+            if message is not None and isinstance(message, dict) and message.get("type") == "auth":
+                claims = await _authenticate(ws, message)
+                if claims is None or claims.user_id != connection.user_id:
+                    return UNAUTHENTICATED
+                connection.expires_at = claims.expires_at
+            message = await _receive(ws)
+    except WebSocketDisconnect:
+        return None
+
+
+async def _send(ws: WebSocket, connection: Connection, hub: Hub) -> int | None:
+    while True:
+        text = await connection.queue.get()
+        try:
+            await ws.send_text(text)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            return None
+        if text.startswith('{"seq"'):
+            hub.metrics.ws_events.inc()
+
+
+async def _watch(connection: Connection, ping_every_s: float) -> int:
+    """Pings on time; closes for an expired token (unless a fresh one came) or a client
+    too slow. One task for the three keeps a connection's footprint small."""
+    next_ping = time.monotonic() + ping_every_s
+    while True:
+        now = time.time()
+        if connection.expires_at <= now:
+            return UNAUTHENTICATED
+        wait = min(connection.expires_at - now, next_ping - time.monotonic())
+        if wait > 0:
+            try:
+                await asyncio.wait_for(connection.too_slow.wait(), wait)
+            except TimeoutError:
+                pass
+            else:
+                return TOO_SLOW
+        if time.monotonic() >= next_ping:
+            connection.control(PING)
+            next_ping = time.monotonic() + ping_every_s
