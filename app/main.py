@@ -37,7 +37,7 @@ from app.push.router import router as outbox_router
 from app.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from app.realtime.bus import bus_for
 from app.realtime.hub import Hub
-from app.realtime.router import router as realtime_router
+from app.realtime.router import LIVE_EVENTS_PATH, live_events
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         alerts_router,
         cap_router,
         outbox_router,
-        realtime_router,
         health_router,
     ):
         app.include_router(router)
@@ -146,6 +145,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics=metrics,
         # A photo plus the multipart envelope around it.
         body_limits=[(PHOTO_UPLOAD_PATH, settings.max_photo_bytes + 64 * 1024)],
+        websockets={LIVE_EVENTS_PATH: live_events},
     )
     app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app

@@ -140,8 +140,11 @@ async def seed(url: str, residents: int, devices_each: int) -> tuple[str, list[u
     return officer, resident_ids
 
 
-async def alert_poster(api: httpx.AsyncClient, officer: str) -> Callable[[], Awaitable[None]]:
-    """Signs the officer in; returns what POSTs one severe alert over all the residents."""
+async def alert_poster(
+    api: httpx.AsyncClient, officer: str, where: tuple[float, float] = LONDON
+) -> Callable[[], Awaitable[None]]:
+    """Signs the officer in; returns what POSTs one severe alert (by default over all the
+    residents)."""
     signed_in = await api.post(
         "/v1/auth/token",
         data={"grant_type": "password", "username": officer, "password": PASSWORD},
@@ -154,7 +157,7 @@ async def alert_poster(api: httpx.AsyncClient, officer: str) -> Callable[[], Awa
         "severity": "severe",
         "urgency": "immediate",
         "certainty": "observed",
-        "area": {"type": "Point", "coordinates": list(LONDON), "radius_m": 1_000},
+        "area": {"type": "Point", "coordinates": list(where), "radius_m": 1_000},
         "expires_at": (datetime.now(UTC) + timedelta(hours=12)).isoformat(),
         "actions": [{"text": "Check the ID of anyone claiming to be from a utility"}],
     }

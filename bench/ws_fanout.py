@@ -33,7 +33,7 @@ from app.auth.tokens import TokenService
 from app.settings import Settings
 from bench.common import percentile, scratch_database
 from bench.incidents import free_port
-from bench.push_fanout import alert_poster, seed
+from bench.push_fanout import LONDON, alert_poster, seed
 
 SECRET = "bench-" + "s" * 40
 
@@ -64,7 +64,7 @@ async def process(args: list[str], env: dict[str, str], port: int) -> AsyncItera
 
 
 async def drive(
-    url: str, tokens: list[str], server_pid: int, fire: Any
+    url: str, tokens: list[str], server_pid: int, fire: Any, settled: Any
 ) -> tuple[list[float], int, float]:
     """Open the clients, fire, and return (delays, clients that got it, KiB/connection)."""
     with tempfile.NamedTemporaryFile("w", suffix=".tokens", delete=False) as f:
@@ -78,11 +78,12 @@ async def drive(
         f.name,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
+        limit=2**24,  # the delays come back as one JSON line
     )
     assert clients.stdout is not None
     assert clients.stdin is not None
     assert (await clients.stdout.readline()).strip() == b"ready"
-    await asyncio.sleep(2.0)  # past the API's resume window; connections settle
+    await settled()
     held = rss_kib(server_pid)
     sent_at = time.time()
     await fire()
@@ -112,7 +113,19 @@ async def api_run(count: int) -> tuple[list[float], int, float]:
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as api,
         ):
             fire = await alert_poster(api, officer)
-            return await drive(f"ws://127.0.0.1:{port}/v1/ws", tokens, pid, fire)
+            # A warm server, as in service: one alert over an empty field first.
+            await (await alert_poster(api, officer, where=(LONDON[0] + 0.14, LONDON[1])))()
+
+            async def settled() -> None:
+                """Every client signed in (the server's gauge says so) and live."""
+                wanted = f"nw_ws_connections {float(len(tokens))}"
+                while wanted not in (await api.get("/metrics")).text:  # noqa: ASYNC110
+                    await asyncio.sleep(0.2)
+                # Past the resume window after the last sign-in, and a second of quiet in
+                # which the server collects garbage and freezes the connections.
+                await asyncio.sleep(3.0)
+
+            return await drive(f"ws://127.0.0.1:{port}/v1/ws", tokens, pid, fire, settled)
 
 
 async def minimal_run(count: int) -> tuple[list[float], int, float]:
@@ -125,7 +138,11 @@ async def minimal_run(count: int) -> tuple[list[float], int, float]:
             await control.send("broadcast")
 
         try:
-            return await drive(f"ws://127.0.0.1:{port}", ["x"] * count, pid, fire)
+
+            async def settled() -> None:
+                await asyncio.sleep(2.0)
+
+            return await drive(f"ws://127.0.0.1:{port}", ["x"] * count, pid, fire, settled)
         finally:
             await control.close()
 

@@ -32,7 +32,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.db import utcnow
+from app.db import reading, utcnow
 from app.devices.models import Device
 from app.push import wakeup
 from app.push.audience import Audience, audience_of
@@ -284,7 +284,7 @@ class Dispatcher:
         return len(deliveries)
 
     async def _send(self, ids: list[uuid.UUID]) -> None:
-        async with self.sessionmaker() as session:
+        async with reading(self.sessionmaker) as session:
             rows = (
                 await session.execute(
                     select(

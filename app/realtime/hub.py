@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
+import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.db import reading
 from app.metrics import Metrics
 from app.push.models import OutboxEvent
 from app.realtime import log as event_log
@@ -50,8 +54,15 @@ class Connection:
         self.expires_at = expires_at
         self.last_seq = 0  # the newest event handed to the queue
         self.too_slow = asyncio.Event()
+        self.on_too_slow: Callable[[], object] | None = None
         self._held: list[tuple[int, str]] | None = []  # None once live
         self._hold_limit = queue_size * 4
+
+    def _slow(self) -> None:
+        if not self.too_slow.is_set():
+            self.too_slow.set()
+            if self.on_too_slow is not None:
+                self.on_too_slow()
 
     def offer(self, seq: int, text: str) -> None:
         """A live event: never waits; a full queue means the client is too slow."""
@@ -60,12 +71,12 @@ class Connection:
         if self._held is not None:
             self._held.append((seq, text))
             if len(self._held) > self._hold_limit:
-                self.too_slow.set()
+                self._slow()
             return
         try:
             self.queue.put_nowait(text)
         except asyncio.QueueFull:
-            self.too_slow.set()
+            self._slow()
             return
         self.last_seq = seq
 
@@ -79,7 +90,7 @@ class Connection:
         try:
             self.queue.put_nowait(text)
         except asyncio.QueueFull:
-            self.too_slow.set()
+            self._slow()
 
     def go_live(self) -> None:
         held, self._held = self._held or [], None
@@ -104,6 +115,8 @@ class Hub:
         self.tail = 0  # the newest seq offered to connections
         self._news = asyncio.Event()
         self._heads: dict[uuid.UUID, str] = {}
+        self.lookups = asyncio.Semaphore(8)  # account lookups of connections signing in
+        self._delivered_at = 0.0  # monotonic: when events were last offered
 
     def add(self, connection: Connection) -> None:
         self.connections.setdefault(connection.key, set()).add(connection)
@@ -117,14 +130,34 @@ class Hub:
                 del self.connections[connection.key]
             self.metrics.ws_connections.dec()
 
+    async def _collect_when_idle(self) -> None:
+        """A full garbage collection walks every live object: with thousands of open
+        connections it took 0.6 s, and it tends to fall in the middle of a fan-out (the
+        fan-out allocates). So collect while nothing is being delivered, then freeze
+        what survived: later collections skip the long-lived connections. Unfreezing
+        first lets cycles among closed connections be collected too."""
+        frozen_at, frozen_count = time.monotonic(), 0
+        while True:
+            await asyncio.sleep(1.0)
+            count = sum(len(c) for c in self.connections.values())
+            grown = abs(count - frozen_count) >= max(500, frozen_count // 10)
+            stale = time.monotonic() - frozen_at > 300
+            idle = time.monotonic() - self._delivered_at > 1.0
+            if idle and (grown or stale):
+                gc.unfreeze()
+                gc.collect()
+                gc.freeze()
+                frozen_at, frozen_count = time.monotonic(), count
+
     async def run(self) -> None:
         listening = asyncio.create_task(self.bus.listen(self._news.set))
+        collecting = asyncio.create_task(self._collect_when_idle())
         started = False
         try:
             while True:
                 if not started:  # live from now: what came before is for `resume`
                     try:
-                        async with self.sessionmaker() as session:
+                        async with reading(self.sessionmaker) as session:
                             newest = await session.scalar(select(func.max(LoggedEvent.seq)))
                         self.tail, started = newest or 0, True
                     except Exception:  # not migrated yet, or the database is away
@@ -140,10 +173,11 @@ class Hub:
                     logger.exception("could not read the event log")
         finally:
             listening.cancel()
+            collecting.cancel()
 
     async def _pull(self) -> None:
         while True:
-            async with self.sessionmaker() as session:
+            async with reading(self.sessionmaker) as session:
                 rows = (
                     await session.execute(
                         select(
@@ -167,6 +201,7 @@ class Hub:
                         connection.offer(seq, text)
             if rows:
                 self.tail = rows[-1][0]
+                self._delivered_at = time.monotonic()
             if len(rows) < PULL_PAGE:
                 return
 
@@ -190,13 +225,13 @@ class Hub:
         try:
             if since is None:
                 return
-            async with self.sessionmaker() as session:
+            async with reading(self.sessionmaker) as session:
                 if not await event_log.holds(session, since):
                     connection.control(RESET)
                     return
             connection.last_seq = since
             while True:
-                async with self.sessionmaker() as session:
+                async with reading(self.sessionmaker) as session:
                     entries = await event_log.replay(session, connection.user_id, since)
                 for entry in entries:
                     head = frame_head(entry.event_type, entry.at, entry.data)

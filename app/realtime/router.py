@@ -8,20 +8,23 @@ import json
 import time
 from typing import Any
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import WebSocket, WebSocketDisconnect
+from sqlalchemy import select
 
-from app.auth import service as auth_service
+from app.auth.models import User
 from app.auth.service import AuthContext
 from app.auth.tokens import AccessClaims, InvalidToken
+from app.db import reading
 from app.realtime.hub import PING, Connection, Hub
-
-router = APIRouter()
 
 UNAUTHENTICATED, NO_AUTH_IN_TIME, TOO_SLOW = 4401, 4408, 1013
 
 
-@router.websocket("/v1/ws")
+LIVE_EVENTS_PATH = "/v1/ws"
+
+
 async def live_events(ws: WebSocket) -> None:
+    """WS /v1/ws, served by app.middleware ahead of the framework's routing."""
     # The token is read from the first message only: URLs end up in logs.
     settings = ws.app.state.settings
     hub: Hub = ws.app.state.hub
@@ -39,11 +42,10 @@ async def live_events(ws: WebSocket) -> None:
         return
     connection = Connection(claims.user_id, settings.ws_queue_size, claims.expires_at)
     hub.add(connection)  # live events are held back until any resume is done
-    tasks = [
-        asyncio.create_task(_send(ws, connection, hub)),
-        asyncio.create_task(_watch(connection, settings.ws_ping_s)),
-        asyncio.create_task(_converse(ws, connection, hub, settings.ws_resume_window_s)),
-    ]
+    pump = asyncio.create_task(_pump(ws, connection, hub, settings.ws_ping_s))
+    connection.on_too_slow = pump.cancel  # it may be stuck sending to this very client
+    converse = asyncio.create_task(_converse(ws, connection, hub, settings.ws_resume_window_s))
+    tasks = (pump, converse)
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -52,7 +54,7 @@ async def live_events(ws: WebSocket) -> None:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     codes = [t.result() for t in done if not t.cancelled() and t.exception() is None]
-    code = next((c for c in codes if c), None)
+    code = TOO_SLOW if connection.too_slow.is_set() else next((c for c in codes if c), None)
     if code is not None:
         if code == TOO_SLOW:
             hub.metrics.ws_slow_closes.inc()
@@ -83,8 +85,11 @@ async def _authenticate(ws: WebSocket, message: Any) -> AccessClaims | None:
         claims = ctx.tokens.verify_access(token)
     except InvalidToken:
         return None
-    async with ws.app.state.sessionmaker() as session:  # a deleted account is refused
-        if await auth_service.get_user(session, claims.user_id) is None:
+    hub: Hub = ws.app.state.hub
+    # A deleted account is refused. Few lookups at once: when thousands of phones
+    # reconnect together, each waiting session would hold memory the process keeps.
+    async with hub.lookups, reading(ws.app.state.sessionmaker) as session:
+        if await session.scalar(select(User.id).where(User.id == claims.user_id)) is None:
             return None
     return claims
 
@@ -116,33 +121,26 @@ async def _converse(
         return None
 
 
-async def _send(ws: WebSocket, connection: Connection, hub: Hub) -> int | None:
+async def _pump(ws: WebSocket, connection: Connection, hub: Hub, ping_every_s: float) -> int | None:
+    """Sends what is queued, pings on time, and ends the connection when its token ran
+    out (unless a fresh one came): one task for the three keeps a connection small."""
+    next_ping = time.monotonic() + ping_every_s
     while True:
-        text = await connection.queue.get()
+        left = connection.expires_at - time.time()
+        if left <= 0:
+            return UNAUTHENTICATED
+        try:
+            async with asyncio.timeout(min(left, next_ping - time.monotonic())):
+                text = await connection.queue.get()
+        except TimeoutError:
+            if time.monotonic() < next_ping:
+                continue  # the token's time: checked at the top
+            text = PING
+        if text == PING:
+            next_ping = time.monotonic() + ping_every_s
         try:
             await ws.send_text(text)
         except (WebSocketDisconnect, RuntimeError, OSError):
             return None
         if text.startswith('{"seq"'):
             hub.metrics.ws_events.inc()
-
-
-async def _watch(connection: Connection, ping_every_s: float) -> int:
-    """Pings on time; closes for an expired token (unless a fresh one came) or a client
-    too slow. One task for the three keeps a connection's footprint small."""
-    next_ping = time.monotonic() + ping_every_s
-    while True:
-        now = time.time()
-        if connection.expires_at <= now:
-            return UNAUTHENTICATED
-        wait = min(connection.expires_at - now, next_ping - time.monotonic())
-        if wait > 0:
-            try:
-                await asyncio.wait_for(connection.too_slow.wait(), wait)
-            except TimeoutError:
-                pass
-            else:
-                return TOO_SLOW
-        if time.monotonic() >= next_ping:
-            connection.control(PING)
-            next_ping = time.monotonic() + ping_every_s
