@@ -87,6 +87,7 @@ async def test_each_active_device_gets_one_push_shaped_for_the_phone(
         assert message["data"]["alert_id"] == alert["id"]
         assert message["data"]["type"] == "alert.issued"
         assert message["data"]["silent"] == ("1" if silent else "0")
+        assert message["data"]["seq"].isdigit()  # where the app resumes its WebSocket
         assert android["priority"] == "high"
         assert android["collapse_key"] == alert["id"]
         assert 23 * 3600 < float(android["ttl"].rstrip("s")) <= 24 * 3600

@@ -216,3 +216,12 @@ async def test_group_members_see_new_reports_publicly_and_reporters_their_status
         for _ in range(3):  # created, status_changed, verified: in some order per seq
             kinds.add((await mine.receive())["type"])
         assert kinds == {"incident.created", "incident.status_changed", "incident.verified"}
+
+
+async def test_an_idle_connection_is_pinged(app_factory: AppFactory) -> None:
+    async with app_factory(ws_ping_s=0.2, ws_resume_window_s=0.05) as (app, client):
+        resident = await new_account(client)
+        async with WsClient(app) as ws:
+            await ws.auth(token_of(resident))
+            assert await ws.receive(patience_s=5, pings=True) == {"type": "ping"}
+            assert await ws.receive(patience_s=5, pings=True) == {"type": "ping"}
