@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import update
 
 from app.auth.tokens import TokenService
+from app.realtime import log as event_log
+from app.realtime.models import LoggedEvent
 from tests.alerts.factories import LONDON, SURREY, circle, issue, new_agency, watch
 from tests.auth.factories import Account, new_account
 from tests.conftest import AppFactory
@@ -225,3 +229,32 @@ async def test_an_idle_connection_is_pinged(app_factory: AppFactory) -> None:
             await ws.auth(token_of(resident))
             assert await ws.receive(patience_s=5, pings=True) == {"type": "ping"}
             assert await ws.receive(patience_s=5, pings=True) == {"type": "ping"}
+
+
+async def test_a_since_older_than_the_retained_log_answers_reset(
+    live: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    app, client = live
+    officer = await new_agency(app, client)
+    resident = await new_account(client)
+    await watch(client, resident, LONDON)
+    async with WsClient(app) as ws:
+        await ws.auth(token_of(resident))
+        await asyncio.sleep(0.4)
+        await issue(client, officer, title="Old news")
+        old = await ws.receive()
+        await issue(client, officer, title="Newer")
+        newer = await ws.receive()
+    async with app.state.sessionmaker() as session, session.begin():
+        await session.execute(
+            update(LoggedEvent)
+            .where(LoggedEvent.seq == old["seq"])
+            .values(created_at=datetime.now(UTC) - timedelta(days=8))
+        )
+        assert await event_log.prune(session, datetime.now(UTC) - timedelta(days=7)) == 1
+    async with WsClient(app) as ws:  # it missed the pruned event: it must refetch
+        await ws.auth(token_of(resident), since=old["seq"] - 1)
+        assert await ws.receive() == {"type": "reset"}
+    async with WsClient(app) as ws:  # it saw the pruned one: the rest is still there
+        await ws.auth(token_of(resident), since=old["seq"])
+        assert (await ws.receive())["seq"] == newer["seq"]
