@@ -89,6 +89,10 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0)
+    # Memory-mapped I/O and page cache per connection (the map is the OS's page cache,
+    # shared by all connections).
+    sqlite_mmap_mib: int = Field(default=1024, ge=0)
+    sqlite_cache_mib: int = Field(default=16, ge=1)
     db_pool_size: int = Field(default=10, ge=1)
 
     log_level: str = "INFO"

@@ -81,8 +81,24 @@ class Dispatcher:
         self.retention = retention
         self._pruned_at = 0.0  # monotonic
         self._paused_until = 0.0  # monotonic: FCM asked the whole sender to wait
+        self._turns = asyncio.Lock()
         self._new_events = asyncio.Event()
         self._new_deliveries = [asyncio.Event() for _ in range(batches_in_flight)]
+
+    @contextlib.asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncSession]:
+        """A write transaction. On SQLite the dispatcher's writers take turns, first come
+        first served: SQLite's busy handler is not fair, and an expansion taking the write
+        lock again right after each slice starved the senders (the first push of a
+        100,000-device alert left 4.4 s after the POST instead of 0.4 s)."""
+        bind = self.sessionmaker.kw.get("bind")
+        turns = self._turns if bind is not None and bind.dialect.name == "sqlite" else None
+        async with (
+            turns or contextlib.nullcontext(),
+            self.sessionmaker() as session,
+            session.begin(),
+        ):
+            yield session
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until `stop` is set; what is in hand when it is set is finished first."""
@@ -143,7 +159,7 @@ class Dispatcher:
     # -- claiming ----------------------------------------------------------------------
     async def _claim(self, table: Any, due_column: Any, limit: int) -> list[uuid.UUID]:
         now = utcnow()
-        async with self.sessionmaker() as session, session.begin():
+        async with self._writing() as session:
             stmt = (
                 select(table.id)
                 .where(
@@ -167,7 +183,7 @@ class Dispatcher:
     async def _expand_pass(self) -> int:
         if time.monotonic() - self._pruned_at > PRUNE_EVERY_S:
             self._pruned_at = time.monotonic()
-            async with self.sessionmaker() as session, session.begin():
+            async with self._writing() as session:
                 await event_log.prune(session, utcnow() - self.retention)
         events = await self._claim(OutboxEvent, OutboxEvent.available_at, 10)
         for event_id in events:
@@ -183,7 +199,7 @@ class Dispatcher:
                 audience = await audience_of(session, event)
                 kind = event.event_type
             if audience is not None:
-                async with self.sessionmaker() as session, session.begin():
+                async with self._writing() as session:
                     # Rendered once, before the first delivery can be sent.
                     await session.execute(
                         update(OutboxEvent)
@@ -192,7 +208,7 @@ class Dispatcher:
                     )
                 for users in _slices(list(audience.silent)):
                     await self._write_slice(event_id, kind, audience.subject_id, users, audience)
-            async with self.sessionmaker() as session, session.begin():
+            async with self._writing() as session:
                 await session.execute(
                     update(OutboxEvent)
                     .where(OutboxEvent.id == event_id)
@@ -211,7 +227,7 @@ class Dispatcher:
         audience: Audience,
     ) -> None:
         rows: list[dict[str, Any]] = []
-        async with self.sessionmaker() as session, session.begin():
+        async with self._writing() as session:
             seqs = await event_log.append(session, event_id, kind, users)
             now = utcnow()
             if audience.push:
@@ -262,7 +278,7 @@ class Dispatcher:
                 wake.set()
 
     async def _event_failed(self, event_id: uuid.UUID, exc: Exception) -> None:
-        async with self.sessionmaker() as session, session.begin():
+        async with self._writing() as session:
             event = await session.get(OutboxEvent, event_id)
             if event is None:
                 return
@@ -338,7 +354,7 @@ class Dispatcher:
             outgoing.append(PushMessage(delivery_id, token, platform, silent, message, seq))
         gone = set(ids) - set(claimed) - set(expired)
         if gone or expired:
-            async with self.sessionmaker() as session, session.begin():
+            async with self._writing() as session:
                 for done, why in ((gone, "device inactive"), (expired, "expired before sending")):
                     if done:
                         await session.execute(
@@ -365,7 +381,7 @@ class Dispatcher:
         while True:
             await asyncio.sleep(self.lease.total_seconds() / 3)
             if in_flight:
-                async with self.sessionmaker() as session, session.begin():
+                async with self._writing() as session:
                     await session.execute(
                         update(Delivery)
                         .where(Delivery.id.in_(list(in_flight)), Delivery.state == "pending")
@@ -378,7 +394,7 @@ class Dispatcher:
         now = utcnow()
         finished: dict[tuple[str, str | None, int], list[uuid.UUID]] = {}
         dead_devices: list[uuid.UUID] = []
-        async with self.sessionmaker() as session, session.begin():
+        async with self._writing() as session:
             for claimed, result in results:
                 attempts = claimed.attempts + result.attempts
                 if result.throttle and result.retry_after_s:
