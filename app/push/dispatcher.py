@@ -45,7 +45,7 @@ from app.settings import Settings
 log = logging.getLogger("app.push")
 
 # Recipients per expansion slice: the first small, so the first push leaves soon.
-FIRST_SLICE, SLICE = 200, 5_000
+FIRST_SLICE, SLICE = 200, 1_000
 PRUNE_EVERY_S = 600.0
 
 
@@ -276,6 +276,8 @@ class Dispatcher:
         if rows:
             for wake in self._new_deliveries:
                 wake.set()
+            # Let the woken senders queue for their turn before the next slice takes it.
+            await asyncio.sleep(0.005)
 
     async def _event_failed(self, event_id: uuid.UUID, exc: Exception) -> None:
         async with self._writing() as session:
