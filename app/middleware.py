@@ -51,7 +51,7 @@ class RequestContextMiddleware:
         self.app = app
         # WebSocket endpoints served from here, not through the framework's stack: a
         # connection stays open for hours, and each layer below keeps its frames and
-        # wraps every message sent (measured: 15 KiB less per connection).
+        # wraps every message sent (bench/ws_fanout.py: 64 → 46 KiB a connection).
         self.websockets = dict(websockets or {})
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics

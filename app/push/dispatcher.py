@@ -45,7 +45,7 @@ from app.settings import Settings
 log = logging.getLogger("app.push")
 
 # Recipients per expansion slice: the first small, so the first push leaves soon.
-FIRST_SLICE, SLICE = 200, 1_000
+FIRST_SLICE, SLICE = 200, 5_000
 PRUNE_EVERY_S = 600.0
 
 
