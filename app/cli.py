@@ -38,6 +38,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # wsproto: measured at 39 KiB per open WebSocket against 70 KiB for uvicorn's
         # websockets-sansio (bench/ws_fanout.py holds 5,000 of them).
         ws="wsproto",
+        # No permessage-deflate: a zlib compressor kept per connection from its first
+        # event on cost 96 KiB and ~300 µs to set up each (bench/ws_fanout.py: 142 KiB
+        # a connection after one event, p99 2.2 s), to shrink events of a few hundred
+        # bytes.
+        ws_per_message_deflate=False,
         log_config=None,
         access_log=False,
     )

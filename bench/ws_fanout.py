@@ -4,9 +4,10 @@ The API (`nwatch serve`, embedded shape, dispatcher in-process) holds 5,000
 authenticated connections opened by a separate client process (bench/ws_clients.py);
 one alert whose area holds all 5,000 residents is POSTed, and each client notes when
 the event reached it. Printed: p50/p99 of those delays, connections held, and the
-server's memory per connection (its RSS with the connections open, less before, over
-their number). The same for a minimal broadcast server on the `websockets` library
-(bench/ws_minimal.py), measured in the same run.
+server's memory per connection: its RSS with the connections open (before or after the
+event, whichever is more) less its RSS before they opened, over their number. The same
+for a minimal broadcast server on the `websockets` library (bench/ws_minimal.py),
+measured in the same run.
 
     .venv/bin/python -m bench.ws_fanout [--clients N]
 """
@@ -90,9 +91,11 @@ async def drive(
     clients.stdin.write(f"{sent_at}\n".encode())
     await clients.stdin.drain()
     result = json.loads(await clients.stdout.readline())
+    # Still held, after the event: what sending kept per connection counts too.
+    after = rss_kib(server_pid)
     await clients.wait()
     os.unlink(f.name)
-    return result["delays"], len(result["delays"]), (held - before) / len(tokens)
+    return result["delays"], len(result["delays"]), (max(held, after) - before) / len(tokens)
 
 
 async def api_run(count: int) -> tuple[list[float], int, float]:

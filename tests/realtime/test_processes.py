@@ -126,6 +126,9 @@ async def test_an_alert_posted_to_one_process_reaches_a_socket_on_another(
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{port_a}") as process_a,
             websockets.connect(f"ws://127.0.0.1:{port_b}/v1/ws") as ws,
         ):
+            # The client offered permessage-deflate (its default); `nwatch serve` declines.
+            assert ws.response is not None
+            assert "Sec-WebSocket-Extensions" not in ws.response.headers
             await ws.send(json.dumps({"type": "auth", "token": token}))
             await asyncio.sleep(1.2)  # past the resume window: live
 
