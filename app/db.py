@@ -6,7 +6,10 @@ dependency commits once before the response is sent and rolls back on any error.
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -24,6 +27,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util import await_
 
 from app.settings import Settings
 
@@ -112,13 +116,26 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
         # A deferred transaction that later writes can fail at once with "database is
         # locked" when another writer got there first; taking the write lock at BEGIN
-        # makes concurrent writers queue on busy_timeout instead.
+        # makes concurrent writers queue instead.
+        turns = WriteTurns(settings.sqlite_busy_timeout_ms / 1000)
+
         @event.listens_for(engine.sync_engine, "begin")
         def _begin_immediate(conn: Any) -> None:
             # Read-only work (see `reading`) need not queue behind writers: WAL readers
             # see the last commit without the write lock.
-            read_only = conn.get_execution_options().get(READ_ONLY_OPTION)
-            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+            if conn.get_execution_options().get(READ_ONLY_OPTION):
+                conn.exec_driver_sql("BEGIN")
+                return
+            turns.take(conn.info)
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        @event.listens_for(engine.sync_engine.pool, "checkin")
+        def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+            turns.give_back(record.info)
+
+        @event.listens_for(engine.sync_engine.pool, "invalidate")
+        def _invalidated(_dbapi_connection: Any, record: Any, _exc: Any) -> None:
+            turns.give_back(record.info)
 
         return engine
     return create_async_engine(
@@ -130,6 +147,48 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
 
 READ_ONLY_OPTION = "nw_read_only"
+_TURN = "nw_write_turn"
+
+
+class WriteTurns:
+    """SQLite writers of this process take turns, first come first served.
+
+    Left to SQLite, a writer that finds the lock taken sleeps in its busy handler (1, 2,
+    5, 10 ... 100 ms) and tries again, so under load the lock stays free between
+    holders while the next one sleeps, and an unlucky one waits seconds
+    (bench/incidents.py: p99 2.6 s). Here a transaction waits on an asyncio lock
+    before BEGIN IMMEDIATE and holds it until its connection goes back to the pool,
+    after COMMIT or ROLLBACK has returned. Other processes still meet the busy handler.
+    """
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        # One lock per event loop: tests run several loops against one engine.
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def take(self, info: dict[str, Any]) -> None:
+        """Wait for the turn (from the greenlet that runs the BEGIN)."""
+        if _TURN in info:
+            return  # this connection's previous transaction still holds it
+        lock = self._locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+        await_(self._acquire(lock))
+        info[_TURN] = lock
+
+    async def _acquire(self, lock: asyncio.Lock) -> None:
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                await lock.acquire()
+        except TimeoutError:
+            # What SQLite's busy handler would have said after as long.
+            raise sqlite3.OperationalError("database is locked") from None
+
+    @staticmethod
+    def give_back(info: dict[str, Any]) -> None:
+        lock = info.pop(_TURN, None)
+        if lock is not None:
+            lock.release()
 
 
 @asynccontextmanager

@@ -14,8 +14,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ForeignKey, Integer, String, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -55,27 +56,28 @@ async def claim(
     session: AsyncSession, user_id: uuid.UUID, scope: str, key: str, body_hash: str
 ) -> IdempotencyRecord | None:
     """Claim `key` for this request. Returns the stored record when it is a replay."""
-    stored = await session.get(IdempotencyRecord, (user_id, scope, key))
-    if stored is None:
-        record = IdempotencyRecord(user_id=user_id, scope=scope, key=key, request_hash=body_hash)
-        try:
-            async with session.begin_nested():
-                session.add(record)
-        except IntegrityError:
-            # A concurrent request with the same key committed first: replay its answer.
-            stored = (
-                await session.execute(
-                    select(IdempotencyRecord)
-                    .where(
-                        IdempotencyRecord.user_id == user_id,
-                        IdempotencyRecord.scope == scope,
-                        IdempotencyRecord.key == key,
-                    )
-                    .execution_options(populate_existing=True)
-                )
-            ).scalar_one()
-        else:
-            return None
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    # One statement for the usual case, a new key. A concurrent request with the same
+    # key makes this one wait on the primary key until it commits, then insert nothing.
+    claimed = await session.execute(
+        insert(IdempotencyRecord)
+        .values(user_id=user_id, scope=scope, key=key, request_hash=body_hash, created_at=utcnow())
+        .on_conflict_do_nothing()
+        .returning(IdempotencyRecord.key)
+    )
+    if claimed.first() is not None:
+        return None
+    stored = (
+        await session.execute(
+            select(IdempotencyRecord)
+            .where(
+                IdempotencyRecord.user_id == user_id,
+                IdempotencyRecord.scope == scope,
+                IdempotencyRecord.key == key,
+            )
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one()
     if stored.request_hash != body_hash:
         raise _reused()
     return stored
@@ -89,8 +91,13 @@ async def remember(
     status_code: int,
     response: dict[str, Any],
 ) -> None:
-    record = await session.get(IdempotencyRecord, (user_id, scope, key))
-    assert record is not None, "remember() without claim()"
-    record.status_code = status_code
-    record.response = response
-    await session.flush()
+    stored = await session.execute(
+        update(IdempotencyRecord)
+        .where(
+            IdempotencyRecord.user_id == user_id,
+            IdempotencyRecord.scope == scope,
+            IdempotencyRecord.key == key,
+        )
+        .values(status_code=status_code, response=response)
+    )
+    assert stored.rowcount == 1, "remember() without claim()"  # type: ignore[attr-defined]

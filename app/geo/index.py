@@ -42,6 +42,7 @@ _INSERT_ENTRY = text(
     "INSERT INTO geo_entries (collection, object_id, kind, lon, lat, radius_m, geojson, owner_id)"
     " VALUES (:collection, :object_id, :kind, :lon, :lat, :radius_m, :geojson, :owner_id)"
 )
+_INSERT_ENTRY_RETURNING = text(_INSERT_ENTRY.text + " RETURNING id")
 
 
 @dataclass(frozen=True)
@@ -245,19 +246,23 @@ class SQLiteRTreeIndex(GeoIndex):
     async def _insert(
         self, session: AsyncSession, collection: str, rows: list[tuple[dict[str, Any], list[Box]]]
     ) -> None:
-        await session.execute(_INSERT_ENTRY, [values for values, _ in rows])
         # R*Tree ids derive from the entries' rowids, so those are read back first.
         keys = [values["object_id"] for values, _ in rows]
         ids: dict[str, int] = {}
-        for start in range(0, len(keys), 500):
-            result = await session.execute(
-                text(
-                    "SELECT object_id, id FROM geo_entries WHERE collection = :c"
-                    " AND object_id IN :keys"
-                ).bindparams(bindparam("keys", expanding=True)),
-                {"c": collection, "keys": keys[start : start + 500]},
-            )
-            ids.update({str(k): v for k, v in result.all()})
+        if len(rows) == 1:  # the usual case (a report, a place): in the same statement
+            inserted = await session.execute(_INSERT_ENTRY_RETURNING, rows[0][0])
+            ids[str(keys[0])] = inserted.scalar_one()
+        else:
+            await session.execute(_INSERT_ENTRY, [values for values, _ in rows])
+            for start in range(0, len(keys), 500):
+                result = await session.execute(
+                    text(
+                        "SELECT object_id, id FROM geo_entries WHERE collection = :c"
+                        " AND object_id IN :keys"
+                    ).bindparams(bindparam("keys", expanding=True)),
+                    {"c": collection, "keys": keys[start : start + 500]},
+                )
+                ids.update({str(k): v for k, v in result.all()})
         await session.execute(
             text(
                 "INSERT INTO geo_rtree (id, min_lon, max_lon, min_lat, max_lat)"

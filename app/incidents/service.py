@@ -203,7 +203,9 @@ async def submit(
     )
     session.add(incident)
     await session.flush()
-    await index_for(session).put(session, GEO_COLLECTION, incident.id, Circle(lon, lat))
+    await index_for(session).put_many(
+        session, GEO_COLLECTION, [(incident.id, Circle(lon, lat))], replace=False
+    )
     await outbox.emit(session, "incident.created", {"incident_id": str(incident.id)})
     await limiter.hit(rate_key, 3600)
     answer = to_read(incident, True, user.display_name).model_dump(mode="json")
