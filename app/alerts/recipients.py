@@ -129,8 +129,16 @@ async def _represented_by_groups(
 ) -> dict[uuid.UUID, Prefs | None]:
     """Residents with no place, in an active membership of a group whose area touches."""
     groups = await index_for(session).intersecting(session, "group", shape)
+    # For a group alert, a member of that group is represented by all of their groups'
+    # areas, not only by that group's (whose area holds the alert's in practice).
+    member_of_alert_group = ""
+    extra: dict[str, Any] = {}
     if alert.group_id is not None:
-        groups = [g for g in groups if g == alert.group_id]
+        member_of_alert_group = (
+            " AND EXISTS (SELECT 1 FROM memberships a WHERE a.user_id = m.user_id"
+            " AND a.group_id = :alert_group AND a.status = 'active')"
+        )
+        extra["alert_group"] = raw_uuid(session, alert.group_id)
     out: dict[uuid.UUID, Prefs | None] = {}
     for batch in chunks(groups):
         params = {f"g{i}": raw_uuid(session, g) for i, g in enumerate(batch)}
@@ -141,8 +149,9 @@ async def _represented_by_groups(
                 f" WHERE m.group_id IN ({', '.join(':' + k for k in params)})"
                 " AND m.status = 'active'"
                 " AND NOT EXISTS (SELECT 1 FROM places p WHERE p.user_id = m.user_id)"
+                f"{member_of_alert_group}"
             ),
-            params,
+            {**params, **extra},
         )
         out.update({_as_uuid(r[0]): _prefs(r, 1) for r in rows.all()})
     return out

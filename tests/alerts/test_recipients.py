@@ -25,7 +25,7 @@ from app.geo.index import index_for
 from app.geo.shapes import Circle, PolygonShape, Shape, from_geojson, intersects
 from app.groups.models import Group, Membership
 
-RESIDENTS, GROUPS, ALERTS = 1_500, 120, 120
+RESIDENTS, GROUPS, ALERTS = 3_000, 150, 150
 CENTRE = (-0.12, 51.5)
 ZONES = [
     "Europe/London",
