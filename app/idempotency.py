@@ -15,12 +15,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, Integer, String, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, JSONDoc, UTCDateTime, utcnow
+from app.db import Base, JSONDoc, UTCDateTime, insert_for, utcnow
 from app.problems import FieldError, Problem
 
 
@@ -56,11 +54,10 @@ async def claim(
     session: AsyncSession, user_id: uuid.UUID, scope: str, key: str, body_hash: str
 ) -> IdempotencyRecord | None:
     """Claim `key` for this request. Returns the stored record when it is a replay."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     # One statement for the usual case, a new key. A concurrent request with the same
     # key makes this one wait on the primary key until it commits, then insert nothing.
     claimed = await session.execute(
-        insert(IdempotencyRecord)
+        insert_for(session, IdempotencyRecord)
         .values(user_id=user_id, scope=scope, key=key, request_hash=body_hash, created_at=utcnow())
         .on_conflict_do_nothing()
         .returning(IdempotencyRecord.key)

@@ -87,12 +87,17 @@ async def delete_device(session: AsyncSession, user: User, device_id: uuid.UUID)
         raise not_found("device")
 
 
-async def active_devices(session: AsyncSession, user_ids: Iterable[uuid.UUID]) -> list[Device]:
-    """Every active device of these users (for the push dispatcher)."""
-    devices: list[Device] = []
+async def active_devices(
+    session: AsyncSession, user_ids: Iterable[uuid.UUID]
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(device id, user id) of every active device of these users (for the push
+    dispatcher: ids only, as an alert may reach a hundred thousand devices)."""
+    devices: list[tuple[uuid.UUID, uuid.UUID]] = []
     for batch in chunks(user_ids):
         rows = await session.execute(
-            select(Device).where(Device.user_id.in_(batch), Device.active.is_(True))
+            select(Device.id, Device.user_id).where(
+                Device.user_id.in_(batch), Device.active.is_(True)
+            )
         )
-        devices += rows.scalars().all()
+        devices += [(device_id, user_id) for device_id, user_id in rows.all()]
     return devices

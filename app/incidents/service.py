@@ -98,12 +98,19 @@ async def _ids_in(session: AsyncSession, shapes: list[Shape]) -> set[uuid.UUID]:
     return ids
 
 
+async def groups_containing(session: AsyncSession, incident: Incident) -> list[uuid.UUID]:
+    """The groups whose area holds the incident's exact place."""
+    return await index_for(session).intersecting(
+        session, "group", Circle(incident.lon, incident.lat)
+    )
+
+
 async def viewer_of(session: AsyncSession, user: User, incident: Incident) -> Viewer:
     reporter = incident.reporter_id == user.id
     if user.role == Role.admin:
         return Viewer(True, True, reporter)
     point = Circle(incident.lon, incident.lat)
-    groups = await index_for(session).intersecting(session, "group", point)
+    groups = await groups_containing(session, incident)
     roles = set((await groups_service.roles_in(session, user.id, groups)).values())
     moderator = bool(roles & set(groups_service.MODERATOR_ROLES))
     if user.role == Role.agency and user.jurisdiction:
@@ -332,9 +339,7 @@ async def transition(
         },
     )
     if target == IncidentStatus.verified:
-        groups = await index_for(session).intersecting(
-            session, "group", Circle(incident.lon, incident.lat)
-        )
+        groups = await groups_containing(session, incident)
         await outbox.emit(
             session,
             "incident.verified",

@@ -12,12 +12,10 @@ from app.alerts import service as alerts_service
 from app.alerts.models import Alert, AlertStatus, MsgType
 from app.alerts.recipients import resolve_chain_recipients
 from app.categories import LABELS, Category
-from app.geo.index import index_for
-from app.geo.shapes import Circle
 from app.groups import service as groups_service
 from app.groups.models import Group
+from app.incidents import service as incidents_service
 from app.incidents.models import Incident
-from app.incidents.service import incident_read
 from app.push.models import OutboxEvent
 
 
@@ -40,11 +38,9 @@ async def audience_of(session: AsyncSession, event: OutboxEvent) -> Audience | N
         incident = await session.get(Incident, uuid.UUID(payload["incident_id"]))
         if incident is None:
             return None
-        groups = await index_for(session).intersecting(
-            session, "group", Circle(incident.lon, incident.lat)
-        )
+        groups = await incidents_service.groups_containing(session, incident)
         users = await groups_service.member_ids(session, list(groups)) if groups else set()
-        public = await incident_read(session, incident, exact=False)
+        public = await incidents_service.incident_read(session, incident, exact=False)
         return Audience(
             dict.fromkeys(users, False),
             {},

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.db import reading
@@ -28,7 +28,6 @@ from app.metrics import Metrics
 from app.push.models import OutboxEvent
 from app.realtime import log as event_log
 from app.realtime.bus import Bus
-from app.realtime.models import LoggedEvent
 
 logger = logging.getLogger("app.realtime")
 
@@ -158,8 +157,8 @@ class Hub:
                 if not started:  # live from now: what came before is for `resume`
                     try:
                         async with reading(self.sessionmaker) as session:
-                            newest = await session.scalar(select(func.max(LoggedEvent.seq)))
-                        self.tail, started = newest or 0, True
+                            self.tail = await event_log.newest(session)
+                        started = True
                     except Exception:  # not migrated yet, or the database is away
                         logger.warning("event log unreadable; retrying", exc_info=True)
                         await asyncio.sleep(self.poll_s)
@@ -178,21 +177,9 @@ class Hub:
     async def _pull(self) -> None:
         while True:
             async with reading(self.sessionmaker) as session:
-                rows = (
-                    await session.execute(
-                        select(
-                            LoggedEvent.seq,
-                            LoggedEvent.event_id,
-                            LoggedEvent.user_id,
-                            LoggedEvent.event_type,
-                        )
-                        .where(LoggedEvent.seq > self.tail)
-                        .order_by(LoggedEvent.seq)
-                        .limit(PULL_PAGE)
-                    )
-                ).all()
+                rows = await event_log.after(session, self.tail, PULL_PAGE)
                 await self._load_heads(session, {row[1] for row in rows})
-            for seq, event_id, user_id, _kind in rows:
+            for seq, event_id, user_id in rows:
                 connections = self.connections.get(str(user_id))
                 head = self._heads.get(event_id)
                 if connections and head is not None:

@@ -8,11 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import utcnow
+from app.db import insert_for, utcnow
 from app.push.models import OutboxEvent
 from app.realtime.models import LoggedEvent
 
@@ -38,10 +36,11 @@ async def append(
     if dialect == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOG_LOCK})
     if users:
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
         now = utcnow()
         await session.execute(
-            insert(LoggedEvent).on_conflict_do_nothing(index_elements=["event_id", "user_id"]),
+            insert_for(session, LoggedEvent).on_conflict_do_nothing(
+                index_elements=["event_id", "user_id"]
+            ),
             [
                 {"event_id": event_id, "user_id": u, "event_type": event_type, "created_at": now}
                 for u in users
@@ -53,6 +52,24 @@ async def append(
         )
     )
     return {user: seq for user, seq in rows.all()}
+
+
+async def newest(session: AsyncSession) -> int:
+    """The last seq logged (0 when nothing is)."""
+    return int(await session.scalar(select(func.max(LoggedEvent.seq))) or 0)
+
+
+async def after(
+    session: AsyncSession, seq: int, limit: int
+) -> list[tuple[int, uuid.UUID, uuid.UUID]]:
+    """Everyone's entries after `seq`, oldest first: (seq, event id, user id)."""
+    rows = await session.execute(
+        select(LoggedEvent.seq, LoggedEvent.event_id, LoggedEvent.user_id)
+        .where(LoggedEvent.seq > seq)
+        .order_by(LoggedEvent.seq)
+        .limit(limit)
+    )
+    return [(s, event_id, user_id) for s, event_id, user_id in rows.all()]
 
 
 async def replay(

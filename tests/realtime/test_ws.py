@@ -46,6 +46,14 @@ def token_of(account: Account) -> str:
     return account.headers["Authorization"].removeprefix("Bearer ")
 
 
+async def officer_and_londoner(app: FastAPI, client: httpx.AsyncClient) -> tuple[Account, Account]:
+    """An agency officer, and a resident who watches a place in London."""
+    officer = await new_agency(app, client)
+    resident = await new_account(client)
+    await watch(client, resident, LONDON)
+    return officer, resident
+
+
 async def test_no_auth_message_in_time_is_4408_and_a_token_in_the_url_is_ignored(
     live: tuple[FastAPI, httpx.AsyncClient],
 ) -> None:
@@ -126,9 +134,7 @@ async def test_resume_replays_exactly_what_was_missed_in_order_then_goes_live(
     live: tuple[FastAPI, httpx.AsyncClient],
 ) -> None:
     app, client = live
-    officer = await new_agency(app, client)
-    resident = await new_account(client)
-    await watch(client, resident, LONDON)
+    officer, resident = await officer_and_londoner(app, client)
     async with WsClient(app) as ws:
         await ws.auth(token_of(resident))
         await asyncio.sleep(0.4)  # registered and past the resume window: live
@@ -166,9 +172,7 @@ async def test_a_slow_client_is_closed_1013_and_a_resume_gets_everything(
         app,
         client,
     ):
-        officer = await new_agency(app, client)
-        resident = await new_account(client)
-        await watch(client, resident, LONDON)
+        officer, resident = await officer_and_londoner(app, client)
         alerts = []
         async with WsClient(app) as ws:
             await ws.auth(token_of(resident))
@@ -235,9 +239,7 @@ async def test_a_since_older_than_the_retained_log_answers_reset(
     live: tuple[FastAPI, httpx.AsyncClient],
 ) -> None:
     app, client = live
-    officer = await new_agency(app, client)
-    resident = await new_account(client)
-    await watch(client, resident, LONDON)
+    officer, resident = await officer_and_londoner(app, client)
     async with WsClient(app) as ws:
         await ws.auth(token_of(resident))
         await asyncio.sleep(0.4)
