@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import JSON, DateTime, MetaData, event
+from sqlalchemy import JSON, DateTime, MetaData, event, make_url
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -34,6 +34,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util import await_
 
 from app.settings import Settings
+from app.sqlite_loop import loop_connect
 
 # Deterministic constraint names, so that migrations can refer to them on both backends.
 NAMING_CONVENTION = {
@@ -118,10 +119,16 @@ def _sqlite_pragmas(settings: Settings) -> Any:
 
 def create_engine(settings: Settings) -> AsyncEngine:
     if settings.is_sqlite:
+        database = make_url(settings.database_url).database or ""
+        timeout = settings.sqlite_busy_timeout_ms / 1000
+
+        async def connect() -> Any:
+            return await loop_connect(database, timeout=timeout)
+
         engine = create_async_engine(
             settings.database_url,
             pool_size=settings.db_pool_size,
-            connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000},
+            async_creator=connect,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas(settings))
 

@@ -2,8 +2,8 @@
 
 The first request with a key stores its answer in the same transaction as its effect;
 a retry with the same key and body gets that answer again, a reuse with another body
-is refused. The key row is written before the effect, so that concurrent retries queue
-on its primary key: exactly one of them does the work.
+is refused. The key row, answer included, is written before the effect, so that
+concurrent retries queue on its primary key: exactly one of them does the work.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import hashlib
 import json
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ForeignKey, Integer, String, select, update
+from sqlalchemy import ForeignKey, Integer, String, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -36,6 +36,11 @@ class IdempotencyRecord(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+# The table, not the entity, in the two statements of every keyed request: Core
+# statements skip the ORM's bulk-DML bookkeeping (synchronising the identity map).
+_TABLE = cast(Table, IdempotencyRecord.__table__)
+
+
 def request_hash(body: Any) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -51,16 +56,35 @@ def _reused() -> Problem:
 
 
 async def claim(
-    session: AsyncSession, user_id: uuid.UUID, scope: str, key: str, body_hash: str
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    scope: str,
+    key: str,
+    body_hash: str,
+    answer: tuple[int, dict[str, Any]],
 ) -> IdempotencyRecord | None:
-    """Claim `key` for this request. Returns the stored record when it is a replay."""
+    """Claim `key` for this request, storing the `answer` (status, body) it will give.
+
+    Returns the stored record when it is a replay. The row is written in the caller's
+    transaction, so the answer is seen exactly when the effect is: if the request fails
+    afterwards, the key is free again.
+    """
     # One statement for the usual case, a new key. A concurrent request with the same
     # key makes this one wait on the primary key until it commits, then insert nothing.
+    status_code, response = answer
     claimed = await session.execute(
-        insert_for(session, IdempotencyRecord)
-        .values(user_id=user_id, scope=scope, key=key, request_hash=body_hash, created_at=utcnow())
+        insert_for(session, _TABLE)
+        .values(
+            user_id=user_id,
+            scope=scope,
+            key=key,
+            request_hash=body_hash,
+            status_code=status_code,
+            response=response,
+            created_at=utcnow(),
+        )
         .on_conflict_do_nothing()
-        .returning(IdempotencyRecord.key)
+        .returning(_TABLE.c.key)
     )
     if claimed.first() is not None:
         return None
@@ -78,23 +102,3 @@ async def claim(
     if stored.request_hash != body_hash:
         raise _reused()
     return stored
-
-
-async def remember(
-    session: AsyncSession,
-    user_id: uuid.UUID,
-    scope: str,
-    key: str,
-    status_code: int,
-    response: dict[str, Any],
-) -> None:
-    stored = await session.execute(
-        update(IdempotencyRecord)
-        .where(
-            IdempotencyRecord.user_id == user_id,
-            IdempotencyRecord.scope == scope,
-            IdempotencyRecord.key == key,
-        )
-        .values(status_code=status_code, response=response)
-    )
-    assert stored.rowcount == 1, "remember() without claim()"  # type: ignore[attr-defined]

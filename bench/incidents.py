@@ -86,15 +86,26 @@ async def load(
     return len(latencies), latencies, errors
 
 
+# Each wrk thread has its own Lua state with the same random sequence: without the
+# thread's number in the key, the threads send the same keys and half the requests are
+# idempotent replays (measured: about 1,575 requests in 5 s made 822 reports).
 WRK_SCRIPT = """
 tokens = {%(tokens)s}
 body = [[%(body)s]]
 counter = 0
+local threads = 0
+setup = function(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+init = function(args)
+  math.randomseed(%(seed)d + tid)
+end
 request = function()
   counter = counter + 1
   local headers = {["Content-Type"] = "application/json",
-                   ["Idempotency-Key"] = string.format("%%d-%%d-%%d", %(seed)d, counter,
-                                                       math.random(1, 2147483647))}
+                   ["Idempotency-Key"] = string.format("%%d-%%d-%%d-%%d", %(seed)d, tid,
+                                                       counter, math.random(1, 2147483647))}
   if #tokens > 0 then
     headers["Authorization"] = "Bearer " .. tokens[math.random(#tokens)]
   end

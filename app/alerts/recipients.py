@@ -29,6 +29,7 @@ from app.db import raw_uuid, utcnow
 from app.geo.index import index_for
 from app.geo.shapes import Shape, circles_touching, from_geojson
 from app.pagination import chunks
+from app.sqlite_loop import offloaded
 
 
 class Prefs(NamedTuple):
@@ -165,8 +166,9 @@ async def resolve_recipients(
     if alert.status == AlertStatus.test:
         return {alert.issuer_id: False} if alert.issuer_id else {}
     shape = from_geojson(alert.area)
-    candidates = await _place_holders(session, alert, shape)
-    candidates.update(await _represented_by_groups(session, alert, shape))
+    with offloaded():  # up to hundreds of thousands of rows (bench/alert_recipients.py)
+        candidates = await _place_holders(session, alert, shape)
+        candidates.update(await _represented_by_groups(session, alert, shape))
     out: dict[uuid.UUID, bool] = {}
     for user_id, prefs in candidates.items():
         silent = decide(alert, prefs, at)

@@ -20,7 +20,7 @@ oauth2_scheme = OAuth2PasswordBearer(
 )
 
 
-def get_auth_context(request: Request) -> AuthContext:
+async def get_auth_context(request: Request) -> AuthContext:
     ctx: AuthContext = request.app.state.auth
     return ctx
 

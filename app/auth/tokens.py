@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,8 @@ from app.settings import ConfigurationError, Settings
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 — RFC 9068: sets our access tokens apart from other JWTs
 REQUIRED_CLAIMS = ["iss", "aud", "sub", "exp", "iat", "jti", "role"]
+LEEWAY_S = 5  # clock skew allowed on exp/iat/nbf
+VERIFIED_TOKENS_KEPT = 10_000
 
 
 class InvalidToken(Exception):
@@ -61,6 +64,11 @@ def _load_or_create_secret(var_dir: Path) -> str:
 class TokenService:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        # Tokens already verified, oldest first. A mobile client sends the same token
+        # with every request until it expires; checking its signature and claims again
+        # each time cost more than the rest of the authentication (PyJWT walks each
+        # segment character by character). Expiry is still checked on every use.
+        self._verified: dict[str, AccessClaims] = {}
         self.kid: str | None = None
         self._public_jwk: dict[str, Any] | None = None
         if settings.uses_key_pair:
@@ -119,6 +127,18 @@ class TokenService:
         return token, ttl
 
     def verify_access(self, token: str) -> AccessClaims:
+        known = self._verified.get(token)
+        if known is not None:
+            if time.time() < known.expires_at + LEEWAY_S:
+                return known
+            del self._verified[token]
+        claims = self._verify(token)
+        if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+            del self._verified[next(iter(self._verified))]
+        self._verified[token] = claims
+        return claims
+
+    def _verify(self, token: str) -> AccessClaims:
         try:
             header = jwt.get_unverified_header(token)
             if header.get("typ") != ACCESS_TOKEN_TYPE:
@@ -130,7 +150,7 @@ class TokenService:
                 audience=self._settings.jwt_audience,
                 issuer=self._settings.jwt_issuer,
                 options={"require": REQUIRED_CLAIMS},
-                leeway=5,
+                leeway=LEEWAY_S,
             )
             return AccessClaims(
                 user_id=uuid.UUID(str(claims["sub"])),

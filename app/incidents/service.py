@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import idempotency
 from app.auth.models import Role, User
 from app.categories import Category
-from app.db import raw_uuid, utcnow
+from app.db import new_id, raw_uuid, utcnow
 from app.geo.index import index_for
 from app.geo.privacy import snap
 from app.geo.shapes import Circle, Shape, from_geojson, intersects
@@ -50,6 +50,7 @@ from app.problems import conflict, forbidden, invalid, not_found, too_many_reque
 from app.push import outbox
 from app.ratelimit import RateLimiter
 from app.settings import Settings
+from app.sqlite_loop import offloaded
 
 GEO_COLLECTION = "incident"
 CLOCK_SKEW = timedelta(minutes=5)
@@ -93,8 +94,9 @@ async def _visible_ids(session: AsyncSession, user: User) -> tuple[set[uuid.UUID
 async def _ids_in(session: AsyncSession, shapes: list[Shape]) -> set[uuid.UUID]:
     index = index_for(session)
     ids: set[uuid.UUID] = set()
-    for shape in shapes:
-        ids.update(await index.intersecting(session, GEO_COLLECTION, shape))
+    with offloaded():  # a large area holds many reports
+        for shape in shapes:
+            ids.update(await index.intersecting(session, GEO_COLLECTION, shape))
     return ids
 
 
@@ -178,23 +180,11 @@ async def submit(
     key: str | None,
 ) -> dict[str, Any]:
     """File a report; with an Idempotency-Key, a retry gets the original answer back."""
-    body_hash = idempotency.request_hash(data.model_dump(mode="json"))
-    if key is not None:
-        replay = await idempotency.claim(session, user.id, IDEMPOTENCY_SCOPE, key, body_hash)
-        if replay is not None and replay.response is not None:
-            return replay.response
     now = utcnow()
-    if data.occurred_at > now + CLOCK_SKEW:
-        raise invalid("occurred_at", "is in the future")
-    if data.occurred_at < now - MAX_AGE:
-        raise invalid("occurred_at", "is more than 30 days ago; report it to the police directly")
-    rate_key = f"incidents:{user.id}"
-    wait = await limiter.retry_after(rate_key, settings.incidents_per_hour)
-    if wait:
-        raise too_many_requests(wait, f"At most {settings.incidents_per_hour} reports an hour.")
     lon, lat = data.location.coordinates
     snapped_lon, snapped_lat = snap(lon, lat, settings.snap_cell_m)
     incident = Incident(
+        id=new_id(),
         reporter_id=user.id,
         category=data.category.value,
         description=data.description,
@@ -208,16 +198,31 @@ async def submit(
         anonymous=data.anonymous,
         status=IncidentStatus.submitted.value,
     )
+    # Known before anything is written, so the key's row carries it from the start
+    # (one statement, not a claim and a later update).
+    answer = to_read(incident, True, user.display_name).model_dump(mode="json")
+    if key is not None:
+        body_hash = idempotency.request_hash(data.model_dump(mode="json"))
+        replay = await idempotency.claim(
+            session, user.id, IDEMPOTENCY_SCOPE, key, body_hash, answer=(201, answer)
+        )
+        if replay is not None and replay.response is not None:
+            return replay.response
+    if data.occurred_at > now + CLOCK_SKEW:
+        raise invalid("occurred_at", "is in the future")
+    if data.occurred_at < now - MAX_AGE:
+        raise invalid("occurred_at", "is more than 30 days ago; report it to the police directly")
+    rate_key = f"incidents:{user.id}"
+    wait = await limiter.retry_after(rate_key, settings.incidents_per_hour)
+    if wait:
+        raise too_many_requests(wait, f"At most {settings.incidents_per_hour} reports an hour.")
     session.add(incident)
-    await session.flush()
+    await outbox.emit(session, "incident.created", {"incident_id": str(incident.id)})
+    await session.flush()  # both rows in one flush
     await index_for(session).put_many(
         session, GEO_COLLECTION, [(incident.id, Circle(lon, lat))], replace=False
     )
-    await outbox.emit(session, "incident.created", {"incident_id": str(incident.id)})
     await limiter.hit(rate_key, 3600)
-    answer = to_read(incident, True, user.display_name).model_dump(mode="json")
-    if key is not None:
-        await idempotency.remember(session, user.id, IDEMPOTENCY_SCOPE, key, 201, answer)
     return answer
 
 
@@ -490,7 +495,8 @@ async def group_stats(
         raise invalid("from", "the period may span at most a year")
     ids = list(await _ids_in(session, [from_geojson(access.group.area)]))
     length = end - start
-    return GroupStats(
-        current=await _period(session, ids, start, end),
-        previous=await _period(session, ids, start - length, start),
-    )
+    with offloaded():
+        return GroupStats(
+            current=await _period(session, ids, start, end),
+            previous=await _period(session, ids, start - length, start),
+        )

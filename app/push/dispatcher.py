@@ -40,6 +40,7 @@ from app.push.senders import Outcome, PushMessage, PushSender, SendResult, sende
 from app.realtime import log as event_log
 from app.realtime.bus import Bus, LocalBus, bus_for
 from app.settings import Settings
+from app.sqlite_loop import offloaded
 
 log = logging.getLogger("app.push")
 
@@ -218,42 +219,45 @@ class Dispatcher:
         rendered: dict[str, Any],
     ) -> None:
         rows: list[dict[str, Any]] = []
-        async with self._writing() as session:
-            seqs = await event_log.append(session, event_id, kind, users)
-            now = utcnow()
-            if audience.push:
-                rows = [
-                    {
-                        "id": uuid.uuid4(),
-                        "delivery_key": f"{event_id}:{device_id}",
-                        "event_id": event_id,
-                        "event_type": kind,
-                        "subject_id": subject_id,
-                        "user_id": user_id,
-                        "device_id": device_id,
-                        "silent": audience.silent[user_id],
-                        "seq": seqs.get(user_id),
-                        "state": "pending",
-                        "attempts": 0,
-                        "next_attempt_at": now,
-                        "created_at": now,
-                    }
-                    for device_id, user_id in await devices_service.active_devices(session, users)
-                ]
-            if rows:
-                # executemany: SQLAlchemy batches it into multi-row INSERTs from one cached
-                # statement, instead of compiling a new thousand-row VALUES each time.
-                await session.execute(
-                    insert_for(session, Delivery).on_conflict_do_nothing(
-                        index_elements=["delivery_key"]
-                    ),
-                    rows,
+        # Thousands of rows at a time: on SQLite, written off the event loop's thread.
+        with offloaded():
+            async with self._writing() as session:
+                seqs = await event_log.append(session, event_id, kind, users)
+                now = utcnow()
+                if audience.push:
+                    devices = await devices_service.active_devices(session, users)
+                    rows = [
+                        {
+                            "id": uuid.uuid4(),
+                            "delivery_key": f"{event_id}:{device_id}",
+                            "event_id": event_id,
+                            "event_type": kind,
+                            "subject_id": subject_id,
+                            "user_id": user_id,
+                            "device_id": device_id,
+                            "silent": audience.silent[user_id],
+                            "seq": seqs.get(user_id),
+                            "state": "pending",
+                            "attempts": 0,
+                            "next_attempt_at": now,
+                            "created_at": now,
+                        }
+                        for device_id, user_id in devices
+                    ]
+                if rows:
+                    # executemany: SQLAlchemy batches it into multi-row INSERTs from one cached
+                    # statement, instead of compiling a new thousand-row VALUES each time.
+                    await session.execute(
+                        insert_for(session, Delivery).on_conflict_do_nothing(
+                            index_elements=["delivery_key"]
+                        ),
+                        rows,
+                    )
+                await session.execute(  # still ours while we work through a large audience
+                    update(OutboxEvent)
+                    .where(OutboxEvent.id == event_id)
+                    .values(lease_until=now + self.lease, **rendered)
                 )
-            await session.execute(  # still ours while we work through a large audience
-                update(OutboxEvent)
-                .where(OutboxEvent.id == event_id)
-                .values(lease_until=now + self.lease, **rendered)
-            )
         if seqs:
             await self.bus.publish()
         if rows:

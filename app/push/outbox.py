@@ -7,15 +7,18 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import new_id
 from app.push import wakeup
 from app.push.models import OutboxEvent
 
 
 async def emit(session: AsyncSession, event_type: str, payload: dict[str, Any]) -> OutboxEvent:
-    """Record an event in the caller's transaction: it exists exactly if the change does."""
-    event = OutboxEvent(event_type=event_type, payload=payload)
+    """Record an event in the caller's transaction: it exists exactly if the change does.
+
+    Written with the session's next flush (at the latest, its commit).
+    """
+    event = OutboxEvent(id=new_id(), event_type=event_type, payload=payload)
     session.add(event)
-    await session.flush()
     wakeup.mark(session.sync_session)
     if session.get_bind().dialect.name == "postgresql":
         # Delivered to LISTENing workers when (and only if) this transaction commits.

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -138,3 +140,18 @@ async def test_key_pair_signing_and_hs256_confusion(
 
 async def test_jwks_is_empty_with_a_shared_secret(client: httpx.AsyncClient) -> None:
     assert (await client.get("/.well-known/jwks.json")).json() == {"keys": []}
+
+
+async def test_an_accepted_token_is_refused_once_it_expires(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Verified tokens are remembered (a client sends the same one with every request);
+    # their expiry must still hold.
+    monkeypatch.setattr("app.auth.tokens.LEEWAY_S", 0)
+    account = await new_account(client)
+    expires = int(time.time()) + 2
+    token = hs256(claims_for(account, exp=datetime.fromtimestamp(expires, UTC)))
+    assert await status_with(client, token) == 200
+    assert await status_with(client, token) == 200
+    await asyncio.sleep(expires - time.time() + 0.2)
+    assert await status_with(client, token) == 401

@@ -1,0 +1,96 @@
+"""SQLite statements run on the event loop's thread, not one hop away on aiosqlite's.
+
+aiosqlite runs every call (cursor, execute, fetchall, close, commit) on a thread of
+its own connection and wakes the loop for each answer: about 100 µs of the loop's
+time and a wait for its next turn, three or four times per statement, where SQLite
+answers our indexed statements in a few microseconds. So those run in place. Work
+that may take long keeps the thread, so that the loop goes on serving meanwhile:
+statements under `offloaded()` (a large alert's recipients, statistics), and BEGIN,
+which may wait for another process's write lock in SQLite's busy handler. A statement
+never runs in place while the thread still has work for the same connection (SQLite
+connections are not to be used by two threads at once).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from threading import Thread
+from typing import Any
+
+import aiosqlite
+from aiosqlite.core import _connection_worker_thread
+
+_offloaded: ContextVar[bool] = ContextVar("nw_sqlite_offloaded", default=False)
+
+
+@contextlib.contextmanager
+def offloaded() -> Iterator[None]:
+    """Statements in this block run on the connection's thread (long queries)."""
+    token = _offloaded.set(True)
+    try:
+        yield
+    finally:
+        _offloaded.reset(token)
+
+
+def _may_wait(fn: Callable[..., Any], args: tuple[Any, ...]) -> bool:
+    return bool(args) and isinstance(args[0], str) and args[0][:5].upper() == "BEGIN"
+
+
+class _TrackedQueue(queue.SimpleQueue[tuple[Any, Callable[[], Any]]]):
+    """aiosqlite's work queue, knowing whether its thread has anything left to do.
+
+    Each counter is written by one thread only; a stale read errs on the safe side
+    (the thread looks busy and the next statement queues behind it).
+    """
+
+    def __init__(self) -> None:
+        self.submitted = 0
+        self.completed = 0
+
+    def put_nowait(self, item: tuple[Any, Callable[[], Any]]) -> None:
+        future, function = item
+
+        def tracked() -> Any:
+            try:
+                return function()
+            finally:
+                self.completed += 1
+
+        self.submitted += 1
+        super().put_nowait((future, tracked))
+
+    @property
+    def busy(self) -> bool:
+        return self.completed != self.submitted
+
+
+class LoopConnection(aiosqlite.Connection):
+    def __init__(self, connector: Callable[[], sqlite3.Connection], iter_chunk_size: int) -> None:
+        super().__init__(connector, iter_chunk_size)
+        self._tx = self._tracked = _TrackedQueue()
+        self._thread = Thread(target=_connection_worker_thread, args=(self._tx,), daemon=True)
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if _offloaded.get() or _may_wait(fn, args) or self._tracked.busy:
+            return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")
+        return fn(*args, **kwargs)
+
+
+def loop_connect(database: str, **kwargs: Any) -> LoopConnection:
+    """Like `aiosqlite.connect`, for `create_async_engine(async_creator=...)`."""
+
+    def connector() -> sqlite3.Connection:
+        # Used from the loop's thread and the connection's own one, never at once.
+        connection: sqlite3.Connection = sqlite3.connect(
+            database, check_same_thread=False, **kwargs
+        )
+        return connection
+
+    return LoopConnection(connector, iter_chunk_size=64)

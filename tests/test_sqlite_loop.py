@@ -1,0 +1,92 @@
+"""SQLite statements run on the event loop's thread, except those that may take long
+(app.sqlite_loop)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.db import create_engine
+from app.settings import Settings
+from app.sqlite_loop import offloaded
+
+# Filled by SQLite itself, from whichever thread runs each statement.
+Trace = list[tuple[str, int]]
+
+
+@pytest.fixture
+async def traced(tmp_path: Path) -> AsyncIterator[tuple[AsyncEngine, Trace, threading.Event]]:
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'loop.db'}",
+        jwt_secret=SecretStr("t" * 40),
+    )
+    engine = create_engine(settings)
+    trace: Trace = []
+    gate = threading.Event()
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _instrument(dbapi_connection: Any, _record: Any) -> None:
+        raw: sqlite3.Connection = dbapi_connection.driver_connection._conn
+        raw.set_trace_callback(lambda sql: trace.append((sql, threading.get_ident())))
+        # Blocks its thread until the loop opens the gate; 0 if it stayed shut.
+        raw.create_function("wait_for_loop", 1, lambda seconds: int(gate.wait(timeout=seconds)))
+
+    async with engine.begin() as conn:
+        await conn.exec_driver_sql("CREATE TABLE t (n INTEGER NOT NULL)")
+    trace.clear()
+    yield engine, trace, gate
+    await engine.dispose()
+
+
+def _threads(trace: Trace, sql: str) -> set[int]:
+    return {thread for statement, thread in trace if statement.startswith(sql)}
+
+
+async def test_statements_run_on_the_loop_thread_and_begin_does_not(
+    traced: tuple[AsyncEngine, Trace, threading.Event],
+) -> None:
+    engine, trace, _ = traced
+    async with engine.begin() as conn:
+        await conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+        await conn.exec_driver_sql("SELECT n FROM t")
+    loop_thread = threading.get_ident()
+    assert _threads(trace, "INSERT") == {loop_thread}
+    assert _threads(trace, "SELECT") == {loop_thread}
+    # BEGIN IMMEDIATE may wait for another process's write lock: never on the loop.
+    begins = _threads(trace, "BEGIN IMMEDIATE")
+    assert begins
+    assert loop_thread not in begins
+
+
+async def test_offloaded_statements_leave_the_loop_free(
+    traced: tuple[AsyncEngine, Trace, threading.Event],
+) -> None:
+    engine, trace, gate = traced
+
+    async def open_gate() -> None:
+        gate.set()
+
+    async with engine.connect() as conn:
+        with offloaded():
+            opener = asyncio.create_task(open_gate())
+            # The statement waits for the loop to run `open_gate`: it can only do so if
+            # the loop is not the thread running it.
+            opened = (await conn.exec_driver_sql("SELECT wait_for_loop(10)")).scalar_one()
+        await opener
+        assert opened == 1
+        assert threading.get_ident() not in _threads(trace, "SELECT wait_for_loop")
+
+        # Outside the block, the same statement holds the loop: the gate stays shut.
+        gate.clear()
+        opener = asyncio.create_task(open_gate())
+        assert (await conn.exec_driver_sql("SELECT wait_for_loop(0.2)")).scalar_one() == 0
+        await opener
