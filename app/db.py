@@ -6,10 +6,7 @@ dependency commits once before the response is sent and rolls back on any error.
 
 from __future__ import annotations
 
-import asyncio
-import sqlite3
 import uuid
-import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -31,10 +28,10 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
-from sqlalchemy.util import await_
 
 from app.settings import Settings
 from app.sqlite_loop import loop_connect
+from app.sqlite_turns import WriteTurns, give_back
 
 # Deterministic constraint names, so that migrations can refer to them on both backends.
 NAMING_CONVENTION = {
@@ -120,10 +117,9 @@ def _sqlite_pragmas(settings: Settings) -> Any:
 def create_engine(settings: Settings) -> AsyncEngine:
     if settings.is_sqlite:
         database = make_url(settings.database_url).database or ""
-        timeout = settings.sqlite_busy_timeout_ms / 1000
 
         async def connect() -> Any:
-            return await loop_connect(database, timeout=timeout)
+            return await loop_connect(database, int(settings.sqlite_busy_timeout_ms))
 
         engine = create_async_engine(
             settings.database_url,
@@ -144,16 +140,22 @@ def create_engine(settings: Settings) -> AsyncEngine:
             if conn.get_execution_options().get(READ_ONLY_OPTION):
                 conn.exec_driver_sql("BEGIN")
                 return
-            turns.take(conn.info)
+            urgent = bool(conn.get_execution_options().get(URGENT_OPTION))
+            # Held by the driver connection, which gives it back as soon as its COMMIT
+            # or ROLLBACK returns (app.sqlite_loop), not a loop turn later at checkin.
+            turns.take(conn.connection.driver_connection.turn, urgent=urgent)
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
+        # In case a connection goes back, or is dropped, in the middle of a transaction.
         @event.listens_for(engine.sync_engine.pool, "checkin")
-        def _checked_in(_dbapi_connection: Any, record: Any) -> None:
-            turns.give_back(record.info)
+        def _checked_in(dbapi_connection: Any, _record: Any) -> None:
+            if dbapi_connection is not None:
+                give_back(dbapi_connection.driver_connection.turn)
 
         @event.listens_for(engine.sync_engine.pool, "invalidate")
-        def _invalidated(_dbapi_connection: Any, record: Any, _exc: Any) -> None:
-            turns.give_back(record.info)
+        def _invalidated(dbapi_connection: Any, _record: Any, _exc: Any) -> None:
+            if dbapi_connection is not None:
+                give_back(dbapi_connection.driver_connection.turn)
 
         return engine
     return create_async_engine(
@@ -165,50 +167,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
 
 READ_ONLY_OPTION = "nw_read_only"
-_TURN = "nw_write_turn"
-
-
-class WriteTurns:
-    """SQLite writers of this process take turns, first come first served.
-
-    Left to SQLite, a writer that finds the lock taken sleeps in its busy handler (1, 2,
-    5, 10 ... 100 ms) and tries again, so under load the lock stays free between
-    holders while the next one sleeps, and an unlucky one waits seconds
-    (bench/incidents.py: p99 2.6 s; the dispatcher's expansion, taking the lock again
-    right after each slice, held off its senders: a first push 4.4 s after the POST).
-    Here a transaction waits on an asyncio lock before BEGIN IMMEDIATE and holds it
-    until its connection goes back to the pool,
-    after COMMIT or ROLLBACK has returned. Other processes still meet the busy handler.
-    """
-
-    def __init__(self, timeout_s: float) -> None:
-        self.timeout_s = timeout_s
-        # One lock per event loop: tests run several loops against one engine.
-        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    def take(self, info: dict[str, Any]) -> None:
-        """Wait for the turn (from the greenlet that runs the BEGIN)."""
-        if _TURN in info:
-            return  # this connection's previous transaction still holds it
-        lock = self._locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
-        await_(self._acquire(lock))
-        info[_TURN] = lock
-
-    async def _acquire(self, lock: asyncio.Lock) -> None:
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                await lock.acquire()
-        except TimeoutError:
-            # What SQLite's busy handler would have said after as long.
-            raise sqlite3.OperationalError("database is locked") from None
-
-    @staticmethod
-    def give_back(info: dict[str, Any]) -> None:
-        lock = info.pop(_TURN, None)
-        if lock is not None:
-            lock.release()
+# Work that others wait for (the push dispatcher): its write turns come first.
+URGENT_OPTION = "nw_urgent"
 
 
 @asynccontextmanager

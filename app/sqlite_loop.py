@@ -5,10 +5,12 @@ its own connection and wakes the loop for each answer: about 100 µs of the loop
 time and a wait for its next turn, three or four times per statement, where SQLite
 answers our indexed statements in a few microseconds. So those run in place. Work
 that may take long keeps the thread, so that the loop goes on serving meanwhile:
-statements under `offloaded()` (a large alert's recipients, statistics), and BEGIN,
-which may wait for another process's write lock in SQLite's busy handler. A statement
-never runs in place while the thread still has work for the same connection (SQLite
-connections are not to be used by two threads at once).
+statements under `offloaded()` (a large alert's recipients, statistics), and a BEGIN
+IMMEDIATE that finds another process holding the write lock: it is tried once in place
+without waiting, and waits in SQLite's busy handler only on the thread. (Writers of
+this process take turns before it: app.db.WriteTurns.) A statement never runs in place
+while the thread still has work for the same connection (SQLite connections are not to
+be used by two threads at once).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from typing import Any
 import aiosqlite
 from aiosqlite.core import _connection_worker_thread
 
+from app.sqlite_turns import give_back
+
 _offloaded: ContextVar[bool] = ContextVar("nw_sqlite_offloaded", default=False)
 
 
@@ -37,8 +41,11 @@ def offloaded() -> Iterator[None]:
         _offloaded.reset(token)
 
 
-def _may_wait(fn: Callable[..., Any], args: tuple[Any, ...]) -> bool:
-    return bool(args) and isinstance(args[0], str) and args[0][:5].upper() == "BEGIN"
+def _takes_write_lock(args: tuple[Any, ...]) -> bool:
+    return bool(args) and isinstance(args[0], str) and args[0].upper().startswith(_LOCKING)
+
+
+_LOCKING = ("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE")
 
 
 class _TrackedQueue(queue.SimpleQueue[tuple[Any, Callable[[], Any]]]):
@@ -70,27 +77,58 @@ class _TrackedQueue(queue.SimpleQueue[tuple[Any, Callable[[], Any]]]):
 
 
 class LoopConnection(aiosqlite.Connection):
-    def __init__(self, connector: Callable[[], sqlite3.Connection], iter_chunk_size: int) -> None:
+    def __init__(
+        self,
+        connector: Callable[[], sqlite3.Connection],
+        iter_chunk_size: int,
+        busy_timeout_ms: int,
+    ) -> None:
         super().__init__(connector, iter_chunk_size)
+        self._busy_timeout_ms = busy_timeout_ms
+        # This connection's write turn while a transaction holds it (app.sqlite_turns).
+        self.turn: dict[str, Any] = {}
         self._tx = self._tracked = _TrackedQueue()
         self._thread = Thread(target=_connection_worker_thread, args=(self._tx,), daemon=True)
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if _offloaded.get() or _may_wait(fn, args) or self._tracked.busy:
+        if _offloaded.get() or self._tracked.busy:
             return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
+        if _takes_write_lock(args):
+            try:
+                return self._without_waiting(fn, *args, **kwargs)
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                    raise
+            return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
         return fn(*args, **kwargs)
 
+    async def commit(self) -> None:
+        try:
+            await super().commit()
+        finally:
+            give_back(self.turn)
 
-def loop_connect(database: str, **kwargs: Any) -> LoopConnection:
+    async def rollback(self) -> None:
+        try:
+            await super().rollback()
+        finally:
+            give_back(self.turn)
+
+    def _without_waiting(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        self._conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self._conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+
+
+def loop_connect(database: str, busy_timeout_ms: int) -> LoopConnection:
     """Like `aiosqlite.connect`, for `create_async_engine(async_creator=...)`."""
 
     def connector() -> sqlite3.Connection:
         # Used from the loop's thread and the connection's own one, never at once.
-        connection: sqlite3.Connection = sqlite3.connect(
-            database, check_same_thread=False, **kwargs
-        )
-        return connection
+        return sqlite3.connect(database, timeout=busy_timeout_ms / 1000, check_same_thread=False)
 
-    return LoopConnection(connector, iter_chunk_size=64)
+    return LoopConnection(connector, iter_chunk_size=64, busy_timeout_ms=busy_timeout_ms)

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db import create_engine, create_sessionmaker, reading
+from app.db import URGENT_OPTION, create_engine, create_sessionmaker, reading
 from app.settings import Settings
 
 
@@ -84,3 +84,62 @@ async def test_the_turn_comes_back_after_a_rollback(engine: AsyncEngine) -> None
         async with engine.begin() as conn:
             await conn.exec_driver_sql("UPDATE counter SET n = n + 1")
     assert await _count(engine) == 1
+
+
+async def test_urgent_writers_go_ahead_of_waiting_ones(engine: AsyncEngine) -> None:
+    sessionmaker = create_sessionmaker(engine)
+    holding, release = asyncio.Event(), asyncio.Event()
+    order: list[str] = []
+
+    async def hold() -> None:
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql("UPDATE counter SET n = n + 1")
+            holding.set()
+            await release.wait()
+
+    async def write(name: str, urgent: bool) -> None:
+        async with sessionmaker() as session, session.begin():
+            await session.connection(execution_options={URGENT_OPTION: urgent})
+            order.append(name)
+            await session.execute(text("UPDATE counter SET n = n + 1"))
+
+    holder = asyncio.create_task(hold())
+    await asyncio.wait_for(holding.wait(), 5)
+    writers = []
+    for name, urgent in [("a", False), ("b", False), ("dispatcher", True), ("c", False)]:
+        writers.append(asyncio.create_task(write(name, urgent)))
+        await asyncio.sleep(0.01)  # queued in this order
+    release.set()
+    await asyncio.wait_for(asyncio.gather(holder, *writers), 5)
+    assert order == ["dispatcher", "a", "b", "c"]
+    assert await _count(engine) == 5
+
+
+async def test_a_writer_that_gives_up_leaves_the_queue_in_order(engine: AsyncEngine) -> None:
+    holding, release = asyncio.Event(), asyncio.Event()
+    order: list[str] = []
+
+    async def hold() -> None:
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql("UPDATE counter SET n = n + 1")
+            holding.set()
+            await release.wait()
+
+    async def write(name: str) -> None:
+        async with engine.begin() as conn:
+            order.append(name)
+            await conn.exec_driver_sql("UPDATE counter SET n = n + 1")
+
+    holder = asyncio.create_task(hold())
+    await asyncio.wait_for(holding.wait(), 5)
+    first = asyncio.create_task(write("first"))
+    await asyncio.sleep(0.01)
+    quitter = asyncio.create_task(write("quitter"))
+    await asyncio.sleep(0.01)
+    last = asyncio.create_task(write("last"))
+    await asyncio.sleep(0.01)
+    quitter.cancel()
+    release.set()
+    await asyncio.wait_for(asyncio.gather(holder, first, last), 5)
+    assert order == ["first", "last"]
+    assert await _count(engine) == 3

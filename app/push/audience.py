@@ -40,6 +40,8 @@ async def audience_of(session: AsyncSession, event: OutboxEvent) -> Audience | N
             return None
         groups = await incidents_service.groups_containing(session, incident)
         users = await groups_service.member_ids(session, list(groups)) if groups else set()
+        if not users:  # outside every group's area, or in empty groups: nobody to tell
+            return None
         public = await incidents_service.incident_read(session, incident, exact=False)
         return Audience(
             dict.fromkeys(users, False),

@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app.db import insert_for, reading, utcnow
+from app.db import URGENT_OPTION, insert_for, reading, utcnow
 from app.devices import service as devices_service
 from app.devices.models import Device
 from app.push import wakeup
@@ -47,6 +47,9 @@ log = logging.getLogger("app.push")
 # Recipients per expansion slice: the first small, so the first push leaves soon.
 FIRST_SLICE, SLICE = 200, 5_000
 PRUNE_EVERY_S = 600.0
+# Events claimed and their audiences read together (most have nobody to tell: a report
+# outside every group).
+EXPAND_BATCH = 50
 
 
 @dataclass(frozen=True)
@@ -86,8 +89,9 @@ class Dispatcher:
 
     @contextlib.asynccontextmanager
     async def _writing(self) -> AsyncIterator[AsyncSession]:
-        """A write transaction (on SQLite, in its turn: `app.db.WriteTurns`)."""
+        """A write transaction; on SQLite, its turn comes before requests' (app.sqlite_turns)."""
         async with self.sessionmaker() as session, session.begin():
+            await session.connection(execution_options={URGENT_OPTION: True})
             yield session
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -174,37 +178,65 @@ class Dispatcher:
             self._pruned_at = time.monotonic()
             async with self._writing() as session:
                 await event_log.prune(session, utcnow() - self.retention)
-        events = await self._claim(OutboxEvent, OutboxEvent.available_at, 10)
-        for event_id in events:
-            await self._expand(event_id)
+        events = await self._claim(OutboxEvent, OutboxEvent.available_at, EXPAND_BATCH)
+        if not events:
+            return 0
+        # The audiences of the whole batch in one read, and the events nobody is to hear
+        # of (most reports) closed in one write: under load, each session costs a turn
+        # of the event loop behind every request in flight (≈150 ms), and one at a time
+        # the dispatcher fell behind a stream of reports by the whole stream.
+        audiences = await self._audiences(events)
+        closed: list[tuple[uuid.UUID, dict[str, Any]]] = []
+        for event_id, (kind, audience) in audiences.items():
+            rendered: dict[str, Any] = {}
+            if audience is not None:
+                # Rendered once, before the first delivery can be sent: written with the
+                # first slice, or with the end of the work when nobody is to hear of it.
+                rendered = {"message": audience.message, "realtime": audience.realtime}
+            if audience is None or not audience.silent:
+                closed.append((event_id, rendered))
+            else:
+                await self._expand(event_id, kind, audience, rendered)
+        if closed:
+            try:
+                async with self._writing() as session:
+                    for event_id, rendered in closed:
+                        await session.execute(_done(event_id, rendered))
+            except Exception as exc:
+                log.exception("events could not be closed")
+                for event_id, _ in closed:
+                    await self._event_failed(event_id, exc)
         return len(events)
 
-    async def _expand(self, event_id: uuid.UUID) -> None:
+    async def _audiences(
+        self, events: list[uuid.UUID]
+    ) -> dict[uuid.UUID, tuple[str, Audience | None]]:
+        """Who hears of each pending event; an event that cannot be read is failed."""
+        out: dict[uuid.UUID, tuple[str, Audience | None]] = {}
+        failed: list[tuple[uuid.UUID, Exception]] = []
+        async with reading(self.sessionmaker) as session:
+            for event_id in events:
+                try:
+                    event = await session.get(OutboxEvent, event_id)
+                    if event is not None and event.state == "pending":
+                        out[event_id] = (event.event_type, await audience_of(session, event))
+                except Exception as exc:
+                    log.exception("event could not be expanded", extra={"event_id": str(event_id)})
+                    failed.append((event_id, exc))
+        for event_id, error in failed:
+            await self._event_failed(event_id, error)
+        return out
+
+    async def _expand(
+        self, event_id: uuid.UUID, kind: str, audience: Audience, rendered: dict[str, Any]
+    ) -> None:
         try:
-            async with self.sessionmaker() as session:
-                event = await session.get(OutboxEvent, event_id)
-                if event is None or event.state != "pending":
-                    return
-                audience = await audience_of(session, event)
-                kind = event.event_type
-            # Rendered once, before the first delivery can be sent: written with the
-            # first slice, or with the end of the work when nobody is to hear of it.
-            rendered: dict[str, Any] = {}
-            parts: list[list[uuid.UUID]] = []
-            if audience is not None:
-                rendered = {"message": audience.message, "realtime": audience.realtime}
-                parts = list(_slices(list(audience.silent)))
-                for i, users in enumerate(parts):
-                    first = rendered if i == 0 else {}
-                    await self._write_slice(
-                        event_id, kind, audience.subject_id, users, audience, first
-                    )
+            parts = list(_slices(list(audience.silent)))
+            for i, users in enumerate(parts):
+                first = rendered if i == 0 else {}
+                await self._write_slice(event_id, kind, audience.subject_id, users, audience, first)
             async with self._writing() as session:
-                await session.execute(
-                    update(OutboxEvent)
-                    .where(OutboxEvent.id == event_id)
-                    .values(state="done", lease_until=None, **({} if parts else rendered))
-                )
+                await session.execute(_done(event_id, {}))
         except Exception as exc:
             log.exception("event could not be expanded", extra={"event_id": str(event_id)})
             await self._event_failed(event_id, exc)
@@ -435,6 +467,14 @@ class Dispatcher:
                     .where(Device.id.in_(dead_devices))
                     .values(active=False, deactivated_at=now)
                 )
+
+
+def _done(event_id: uuid.UUID, rendered: dict[str, Any]) -> Any:
+    return (
+        update(OutboxEvent)
+        .where(OutboxEvent.id == event_id)
+        .values(state="done", lease_until=None, **rendered)
+    )
 
 
 def _slices(users: list[uuid.UUID]) -> Iterator[list[uuid.UUID]]:
