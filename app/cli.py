@@ -53,7 +53,7 @@ def cmd_worker(_args: argparse.Namespace) -> int:
     """The push dispatcher as its own process (scaled shape); stops cleanly on SIGTERM."""
     import signal
 
-    from app.db import create_engine, create_sessionmaker
+    from app.db import create_engine, create_sessionmaker, maintenance
     from app.logs import configure_logging
     from app.push.dispatcher import run_dispatcher
 
@@ -68,7 +68,8 @@ def cmd_worker(_args: argparse.Namespace) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         try:
-            await run_dispatcher(settings, create_sessionmaker(engine), stop)
+            async with maintenance(settings):
+                await run_dispatcher(settings, create_sessionmaker(engine), stop)
         finally:
             await engine.dispose()
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -30,7 +30,7 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
 from app.settings import Settings
-from app.sqlite_loop import loop_connect
+from app.sqlite_loop import loop_connect, wal_checkpoints
 from app.sqlite_turns import WriteTurns, give_back
 
 # Deterministic constraint names, so that migrations can refer to them on both backends.
@@ -105,6 +105,8 @@ def _sqlite_pragmas(settings: Settings) -> Any:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(settings.sqlite_busy_timeout_ms)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Checkpoints run off the loop, in app.sqlite_loop.wal_checkpoints.
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
         # Reads by rowid and index all over a large file (the recipients of an alert):
         # served from memory-mapped pages, not a read() per page through a 2 MB cache.
         cursor.execute(f"PRAGMA mmap_size={int(settings.sqlite_mmap_mib) * 1024 * 1024}")
@@ -116,7 +118,7 @@ def _sqlite_pragmas(settings: Settings) -> Any:
 
 def create_engine(settings: Settings) -> AsyncEngine:
     if settings.is_sqlite:
-        database = make_url(settings.database_url).database or ""
+        database = sqlite_path(settings)
 
         async def connect() -> Any:
             return await loop_connect(database, int(settings.sqlite_busy_timeout_ms))
@@ -179,6 +181,17 @@ async def reading(
     async with sessionmaker() as session:
         await session.connection(execution_options={READ_ONLY_OPTION: True})
         yield session
+
+
+def maintenance(settings: Settings) -> AbstractAsyncContextManager[None]:
+    """What the database needs while a long-running process uses it (serve, worker)."""
+    if settings.is_sqlite:
+        return wal_checkpoints(sqlite_path(settings))
+    return nullcontext()
+
+
+def sqlite_path(settings: Settings) -> str:
+    return make_url(settings.database_url).database or ""
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -21,7 +21,7 @@ from app.auth.router import jwks_router
 from app.auth.router import router as auth_router
 from app.auth.service import AuthContext
 from app.auth.tokens import TokenService
-from app.db import create_engine, create_sessionmaker
+from app.db import create_engine, create_sessionmaker, maintenance
 from app.devices.router import router as devices_router
 from app.groups.router import router as groups_router
 from app.health import router as health_router
@@ -73,6 +73,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with maintenance(settings), running(app):
+            yield
+
+    @asynccontextmanager
+    async def running(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
         limiter: RateLimiter = RedisRateLimiter(redis) if redis else MemoryRateLimiter()

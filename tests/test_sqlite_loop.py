@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db import create_engine
 from app.settings import Settings
-from app.sqlite_loop import offloaded
+from app.sqlite_loop import offloaded, wal_checkpoints
 
 # Filled by SQLite itself, from whichever thread runs each statement.
 Trace = list[tuple[str, int]]
@@ -63,6 +63,10 @@ async def test_statements_run_on_the_loop_thread(
     assert _threads(trace, "BEGIN IMMEDIATE") == {loop_thread}
     assert _threads(trace, "INSERT") == {loop_thread}
     assert _threads(trace, "SELECT") == {loop_thread}
+    # COMMIT writes the log, and may wait for the disk: not on the loop.
+    commits = _threads(trace, "COMMIT")
+    assert commits
+    assert loop_thread not in commits
 
 
 async def test_a_writer_waits_for_another_process_off_the_loop(
@@ -121,3 +125,28 @@ async def test_offloaded_statements_leave_the_loop_free(
         opener = asyncio.create_task(open_gate())
         assert (await conn.exec_driver_sql("SELECT wait_for_loop(0.2)")).scalar_one() == 0
         await opener
+
+
+async def test_checkpoints_happen_off_the_commits(tmp_path: Path) -> None:
+    path = tmp_path / "wal.db"
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{path}", jwt_secret=SecretStr("t" * 40))
+    engine = create_engine(settings)
+    try:
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql("CREATE TABLE blob (b BLOB)")
+        for _ in range(10):  # 10 MB: SQLite's own checkpoint would run at 4 MB of log
+            async with engine.begin() as conn:
+                await conn.exec_driver_sql("INSERT INTO blob VALUES (zeroblob(1000000))")
+        assert path.stat().st_size < 1_000_000  # still all in the log
+
+        async with wal_checkpoints(str(path), every_s=0.01):
+            for _ in range(500):
+                if path.stat().st_size > 10_000_000:
+                    break
+                await asyncio.sleep(0.01)
+        assert path.stat().st_size > 10_000_000  # copied back by the checkpointer
+        async with engine.connect() as conn:
+            rows = await conn.exec_driver_sql("SELECT count(*) FROM blob")
+            assert rows.scalar_one() == 10
+    finally:
+        await engine.dispose()

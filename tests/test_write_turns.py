@@ -32,6 +32,21 @@ async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
+async def _holding_the_turn(engine: AsyncEngine, release: asyncio.Event) -> asyncio.Task[None]:
+    """A writer that has taken the turn, and keeps it until `release` is set."""
+    holding = asyncio.Event()
+
+    async def hold() -> None:
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql("UPDATE counter SET n = n + 1")
+            holding.set()
+            await release.wait()
+
+    holder = asyncio.create_task(hold())
+    await asyncio.wait_for(holding.wait(), 5)
+    return holder
+
+
 async def _count(engine: AsyncEngine) -> int:
     async with engine.connect() as conn:
         return int((await conn.exec_driver_sql("SELECT n FROM counter")).scalar_one())
@@ -49,16 +64,9 @@ async def test_concurrent_read_modify_writes_all_count(engine: AsyncEngine) -> N
 
 
 async def test_a_writer_waits_no_longer_than_the_busy_timeout(engine: AsyncEngine) -> None:
-    holding, release = asyncio.Event(), asyncio.Event()
 
-    async def hold() -> None:
-        async with engine.begin() as conn:
-            await conn.exec_driver_sql("UPDATE counter SET n = n + 1")
-            holding.set()
-            await release.wait()
-
-    holder = asyncio.create_task(hold())
-    await asyncio.wait_for(holding.wait(), 5)
+    release = asyncio.Event()
+    holder = await _holding_the_turn(engine, release)
     with pytest.raises((OperationalError, sqlite3.OperationalError), match="database is locked"):
         async with engine.begin() as conn:
             await conn.exec_driver_sql("UPDATE counter SET n = n + 10")
@@ -88,14 +96,7 @@ async def test_the_turn_comes_back_after_a_rollback(engine: AsyncEngine) -> None
 
 async def test_urgent_writers_go_ahead_of_waiting_ones(engine: AsyncEngine) -> None:
     sessionmaker = create_sessionmaker(engine)
-    holding, release = asyncio.Event(), asyncio.Event()
     order: list[str] = []
-
-    async def hold() -> None:
-        async with engine.begin() as conn:
-            await conn.exec_driver_sql("UPDATE counter SET n = n + 1")
-            holding.set()
-            await release.wait()
 
     async def write(name: str, urgent: bool) -> None:
         async with sessionmaker() as session, session.begin():
@@ -103,8 +104,8 @@ async def test_urgent_writers_go_ahead_of_waiting_ones(engine: AsyncEngine) -> N
             order.append(name)
             await session.execute(text("UPDATE counter SET n = n + 1"))
 
-    holder = asyncio.create_task(hold())
-    await asyncio.wait_for(holding.wait(), 5)
+    release = asyncio.Event()
+    holder = await _holding_the_turn(engine, release)
     writers = []
     for name, urgent in [("a", False), ("b", False), ("dispatcher", True), ("c", False)]:
         writers.append(asyncio.create_task(write(name, urgent)))
@@ -116,22 +117,15 @@ async def test_urgent_writers_go_ahead_of_waiting_ones(engine: AsyncEngine) -> N
 
 
 async def test_a_writer_that_gives_up_leaves_the_queue_in_order(engine: AsyncEngine) -> None:
-    holding, release = asyncio.Event(), asyncio.Event()
     order: list[str] = []
-
-    async def hold() -> None:
-        async with engine.begin() as conn:
-            await conn.exec_driver_sql("UPDATE counter SET n = n + 1")
-            holding.set()
-            await release.wait()
 
     async def write(name: str) -> None:
         async with engine.begin() as conn:
             order.append(name)
             await conn.exec_driver_sql("UPDATE counter SET n = n + 1")
 
-    holder = asyncio.create_task(hold())
-    await asyncio.wait_for(holding.wait(), 5)
+    release = asyncio.Event()
+    holder = await _holding_the_turn(engine, release)
     first = asyncio.create_task(write("first"))
     await asyncio.sleep(0.01)
     quitter = asyncio.create_task(write("quitter"))
