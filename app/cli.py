@@ -53,7 +53,7 @@ def cmd_worker(_args: argparse.Namespace) -> int:
     """The push dispatcher as its own process (scaled shape); stops cleanly on SIGTERM."""
     import signal
 
-    from app.db import create_engine, create_sessionmaker, maintenance
+    from app.db import create_sessionmaker, long_running_engine
     from app.logs import configure_logging
     from app.push.dispatcher import run_dispatcher
 
@@ -62,16 +62,12 @@ def cmd_worker(_args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_format)
 
     async def run() -> None:
-        engine = create_engine(settings)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        try:
-            async with maintenance(settings):
-                await run_dispatcher(settings, create_sessionmaker(engine), stop)
-        finally:
-            await engine.dispose()
+        async with long_running_engine(settings) as engine:
+            await run_dispatcher(settings, create_sessionmaker(engine), stop)
 
     asyncio.run(run())
     return 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -96,7 +96,7 @@ def new_id() -> uuid.UUID:
     return uuid.uuid4()
 
 
-def _sqlite_pragmas(settings: Settings) -> Any:
+def _sqlite_pragmas(settings: Settings, checkpoints_in_commits: bool) -> Any:
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" hook issue BEGIN itself (see below).
         dbapi_connection.isolation_level = None
@@ -105,8 +105,8 @@ def _sqlite_pragmas(settings: Settings) -> Any:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(settings.sqlite_busy_timeout_ms)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        # Checkpoints run off the loop, in app.sqlite_loop.wal_checkpoints.
-        cursor.execute("PRAGMA wal_autocheckpoint=0")
+        if not checkpoints_in_commits:  # see long_running_engine
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         # Reads by rowid and index all over a large file (the recipients of an alert):
         # served from memory-mapped pages, not a read() per page through a 2 MB cache.
         cursor.execute(f"PRAGMA mmap_size={int(settings.sqlite_mmap_mib) * 1024 * 1024}")
@@ -116,7 +116,7 @@ def _sqlite_pragmas(settings: Settings) -> Any:
     return on_connect
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
+def create_engine(settings: Settings, *, checkpoints_in_commits: bool = True) -> AsyncEngine:
     if settings.is_sqlite:
         database = sqlite_path(settings)
 
@@ -128,7 +128,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
             pool_size=settings.db_pool_size,
             async_creator=connect,
         )
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(settings))
+        event.listen(
+            engine.sync_engine, "connect", _sqlite_pragmas(settings, checkpoints_in_commits)
+        )
 
         # A deferred transaction that later writes can fail at once with "database is
         # locked" when another writer got there first; taking the write lock at BEGIN
@@ -183,11 +185,24 @@ async def reading(
         yield session
 
 
-def maintenance(settings: Settings) -> AbstractAsyncContextManager[None]:
-    """What the database needs while a long-running process uses it (serve, worker)."""
-    if settings.is_sqlite:
-        return wal_checkpoints(sqlite_path(settings))
-    return nullcontext()
+@asynccontextmanager
+async def long_running_engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """The engine of a process that runs for long (serve, worker), disposed at the end.
+
+    On SQLite its commits leave the write-ahead log's checkpoints to a task of their
+    own, off the event loop (app.sqlite_loop.wal_checkpoints). Any other engine keeps
+    SQLite's own: without that task, the log would grow without end and every read
+    slow down with it (bench/alert_recipients.py, seeded that way: 10x slower).
+    """
+    engine = create_engine(settings, checkpoints_in_commits=not settings.is_sqlite)
+    try:
+        if settings.is_sqlite:
+            async with wal_checkpoints(sqlite_path(settings)):
+                yield engine
+        else:
+            yield engine
+    finally:
+        await engine.dispose()
 
 
 def sqlite_path(settings: Settings) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app import problems
 from app.alerts.router import cap_router, places_router
@@ -21,7 +22,7 @@ from app.auth.router import jwks_router
 from app.auth.router import router as auth_router
 from app.auth.service import AuthContext
 from app.auth.tokens import TokenService
-from app.db import create_engine, create_sessionmaker, maintenance
+from app.db import create_sessionmaker, long_running_engine
 from app.devices.router import router as devices_router
 from app.groups.router import router as groups_router
 from app.health import router as health_router
@@ -73,12 +74,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with maintenance(settings), running(app):
+        async with long_running_engine(settings) as engine, running(app, engine):
             yield
 
     @asynccontextmanager
-    async def running(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings)
+    async def running(app: FastAPI, engine: AsyncEngine) -> AsyncIterator[None]:
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
         limiter: RateLimiter = RedisRateLimiter(redis) if redis else MemoryRateLimiter()
         app.state.engine = engine
@@ -117,7 +117,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 app.state.firebase.close()
             if redis is not None:
                 await redis.aclose()
-            await engine.dispose()
 
     app = FastAPI(
         title="Neighbourwatch API",

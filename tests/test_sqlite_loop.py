@@ -127,16 +127,26 @@ async def test_offloaded_statements_leave_the_loop_free(
         await opener
 
 
-async def test_checkpoints_happen_off_the_commits(tmp_path: Path) -> None:
+async def _write_10_mb(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.exec_driver_sql("CREATE TABLE blob (b BLOB)")
+    for _ in range(10):  # SQLite's own checkpoint runs at 1,000 pages (4 MB) of log
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql("INSERT INTO blob VALUES (zeroblob(1000000))")
+
+
+@pytest.mark.parametrize("checkpointer", [True, False])
+async def test_checkpoints_happen_off_the_commits_only_with_a_checkpointer(
+    tmp_path: Path, checkpointer: bool
+) -> None:
     path = tmp_path / "wal.db"
     settings = Settings(database_url=f"sqlite+aiosqlite:///{path}", jwt_secret=SecretStr("t" * 40))
-    engine = create_engine(settings)
+    engine = create_engine(settings, checkpoints_in_commits=not checkpointer)
     try:
-        async with engine.begin() as conn:
-            await conn.exec_driver_sql("CREATE TABLE blob (b BLOB)")
-        for _ in range(10):  # 10 MB: SQLite's own checkpoint would run at 4 MB of log
-            async with engine.begin() as conn:
-                await conn.exec_driver_sql("INSERT INTO blob VALUES (zeroblob(1000000))")
+        await _write_10_mb(engine)
+        if not checkpointer:  # a plain engine: SQLite checkpoints inside the commits
+            assert path.stat().st_size > 4_000_000
+            return
         assert path.stat().st_size < 1_000_000  # still all in the log
 
         async with wal_checkpoints(str(path), every_s=0.01):
