@@ -103,7 +103,6 @@ def _sqlite_pragmas(settings: Settings, checkpoints_in_commits: bool) -> Any:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={int(settings.sqlite_busy_timeout_ms)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         if not checkpoints_in_commits:  # see long_running_engine
             cursor.execute("PRAGMA wal_autocheckpoint=0")

@@ -62,10 +62,10 @@ async def claim(
     key: str,
     body_hash: str,
     answer: tuple[int, dict[str, Any]],
-) -> IdempotencyRecord | None:
+) -> dict[str, Any] | None:
     """Claim `key` for this request, storing the `answer` (status, body) it will give.
 
-    Returns the stored record when it is a replay. The row is written in the caller's
+    Returns the stored answer's body when it is a replay. The row is written in the caller's
     transaction, so the answer is seen exactly when the effect is: if the request fails
     afterwards, the key is free again.
     """
@@ -101,4 +101,4 @@ async def claim(
     ).scalar_one()
     if stored.request_hash != body_hash:
         raise _reused()
-    return stored
+    return stored.response

@@ -45,7 +45,8 @@ def offloaded() -> Iterator[None]:
 
 
 def _takes_write_lock(args: tuple[Any, ...]) -> bool:
-    return bool(args) and isinstance(args[0], str) and args[0].upper().startswith(_LOCKING)
+    # Asked of every statement run in place: only its head is looked at.
+    return bool(args) and isinstance(args[0], str) and args[0][:15].upper() in _LOCKING
 
 
 _LOCKING = ("BEGIN IMMEDIATE", "BEGIN EXCLUSIVE")

@@ -77,7 +77,7 @@ class WriteTurns:
     def take(self, info: dict[str, Any], urgent: bool = False) -> None:
         """Wait for the turn (from the greenlet that runs the BEGIN)."""
         if _TURN in info:
-            return  # this connection's previous transaction still holds it
+            return  # still held: its BEGIN failed, and no ROLLBACK has given it back yet
         turns = self._turns.setdefault(asyncio.get_running_loop(), _Turns())
         try:
             await_(turns.acquire(urgent, self.timeout_s))

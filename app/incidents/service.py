@@ -206,8 +206,8 @@ async def submit(
         replay = await idempotency.claim(
             session, user.id, IDEMPOTENCY_SCOPE, key, body_hash, answer=(201, answer)
         )
-        if replay is not None and replay.response is not None:
-            return replay.response
+        if replay is not None:
+            return replay
     if data.occurred_at > now + CLOCK_SKEW:
         raise invalid("occurred_at", "is in the future")
     if data.occurred_at < now - MAX_AGE:
