@@ -11,10 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import ForeignKey, Integer, String, Table, select
+from sqlalchemy import ForeignKey, Integer, String, Table, and_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -41,6 +42,11 @@ class IdempotencyRecord(Base):
 _TABLE = cast(Table, IdempotencyRecord.__table__)
 
 
+class Stored(NamedTuple):
+    request_hash: str
+    response: dict[str, Any]
+
+
 def request_hash(body: Any) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -55,50 +61,69 @@ def _reused() -> Problem:
     )
 
 
-async def claim(
-    session: AsyncSession,
-    user_id: uuid.UUID,
-    scope: str,
-    key: str,
-    body_hash: str,
-    answer: tuple[int, dict[str, Any]],
-) -> dict[str, Any] | None:
-    """Claim `key` for this request, storing the `answer` (status, body) it will give.
+Key = tuple[uuid.UUID, str]  # (user, Idempotency-Key)
 
-    Returns the stored answer's body when it is a replay. The row is written in the caller's
-    transaction, so the answer is seen exactly when the effect is: if the request fails
-    afterwards, the key is free again.
+
+def _where_keys(scope: str, keys: Sequence[Key]) -> Any:
+    return and_(
+        _TABLE.c.scope == scope,
+        tuple_(_TABLE.c.user_id, _TABLE.c.key).in_([tuple(k) for k in keys]),
+    )
+
+
+async def stored(session: AsyncSession, scope: str, keys: Sequence[Key]) -> dict[Key, Stored]:
+    """The answers already given under these keys: (request hash, response body)."""
+    out: dict[Key, Stored] = {}
+    for start in range(0, len(keys), 500):
+        rows = await session.execute(
+            select(_TABLE.c.user_id, _TABLE.c.key, _TABLE.c.request_hash, _TABLE.c.response).where(
+                _where_keys(scope, keys[start : start + 500])
+            )
+        )
+        for user_id, key, body_hash, response in rows:
+            out[(user_id, key)] = Stored(body_hash, response or {})
+    return out
+
+
+async def claim_many(
+    session: AsyncSession, scope: str, claims: Sequence[tuple[Key, str, int, dict[str, Any]]]
+) -> set[Key]:
+    """Claim keys for requests — (key, body hash, status, answer) — storing the answers
+    they will give. Returns the keys claimed; any other was claimed meanwhile by a
+    concurrent transaction, whose answer `stored` then reads.
+
+    The rows are written in the caller's transaction, so an answer is seen exactly when
+    the effect is: if the transaction fails, the keys are free again. A concurrent
+    request with the same key makes this wait on the primary key until it commits.
     """
-    # One statement for the usual case, a new key. A concurrent request with the same
-    # key makes this one wait on the primary key until it commits, then insert nothing.
-    status_code, response = answer
+    if not claims:
+        return set()
+    now = utcnow()
+    rows = [
+        {
+            "user_id": user_id,
+            "scope": scope,
+            "key": key,
+            "request_hash": body_hash,
+            "status_code": status_code,
+            "response": response,
+            "created_at": now,
+        }
+        for (user_id, key), body_hash, status_code, response in claims
+    ]
+    # Rows as parameter sets, not one VALUES clause: the statement is compiled once and
+    # cached, where a VALUES list is compiled again for every batch (7 % of the CPU).
     claimed = await session.execute(
         insert_for(session, _TABLE)
-        .values(
-            user_id=user_id,
-            scope=scope,
-            key=key,
-            request_hash=body_hash,
-            status_code=status_code,
-            response=response,
-            created_at=utcnow(),
-        )
         .on_conflict_do_nothing()
-        .returning(_TABLE.c.key)
+        .returning(_TABLE.c.user_id, _TABLE.c.key),
+        rows,
     )
-    if claimed.first() is not None:
-        return None
-    stored = (
-        await session.execute(
-            select(IdempotencyRecord)
-            .where(
-                IdempotencyRecord.user_id == user_id,
-                IdempotencyRecord.scope == scope,
-                IdempotencyRecord.key == key,
-            )
-            .execution_options(populate_existing=True)
-        )
-    ).scalar_one()
-    if stored.request_hash != body_hash:
+    return {(user_id, key) for user_id, key in claimed}
+
+
+def replay(entry: Stored, body_hash: str) -> dict[str, Any]:
+    """The stored answer for a retry; a reuse of the key with another body is refused."""
+    if entry.request_hash != body_hash:
         raise _reused()
-    return stored.response
+    return entry.response

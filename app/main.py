@@ -26,6 +26,7 @@ from app.db import create_sessionmaker, long_running_engine
 from app.devices.router import router as devices_router
 from app.groups.router import router as groups_router
 from app.health import router as health_router
+from app.incidents.intake import ReportIntake
 from app.incidents.media import LocalMediaStore
 from app.incidents.router import PHOTO_UPLOAD_PATH
 from app.incidents.router import router as incidents_router
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.auth = AuthContext(settings, tokens, hasher, limiter)
+        app.state.incident_intake = ReportIntake(app.state.sessionmaker, settings, limiter)
         app.state.media_store = LocalMediaStore(settings.var_dir / "media")
         app.state.firebase = FirebaseVerifier(settings) if firebase_configured(settings) else None
         stop = asyncio.Event()
@@ -106,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.incident_intake.drain()
             stop.set()
             if dispatcher_task is not None:
                 await dispatcher_task

@@ -10,7 +10,7 @@ from fastapi.security import OAuth2PasswordBearer
 from app.auth import service
 from app.auth.models import Role, User
 from app.auth.service import AuthContext
-from app.auth.tokens import InvalidToken
+from app.auth.tokens import AccessClaims, InvalidToken
 from app.db import SessionDep
 from app.problems import forbidden, unauthenticated
 
@@ -28,17 +28,23 @@ async def get_auth_context(request: Request) -> AuthContext:
 AuthContextDep = Annotated[AuthContext, Depends(get_auth_context)]
 
 
-async def get_current_user(
-    session: SessionDep,
-    ctx: AuthContextDep,
-    token: Annotated[str | None, Depends(oauth2_scheme)],
-) -> User:
+async def get_access_claims(
+    ctx: AuthContextDep, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> AccessClaims:
+    """A valid access token's claims, the account not yet read: for a route that reads
+    it itself (report submission reads a whole batch's accounts at once)."""
     if not token:
         raise unauthenticated()
     try:
-        claims = ctx.tokens.verify_access(token)
+        return ctx.tokens.verify_access(token)
     except InvalidToken as exc:
         raise unauthenticated("The access token is invalid or expired.") from exc
+
+
+AccessClaimsDep = Annotated[AccessClaims, Depends(get_access_claims)]
+
+
+async def get_current_user(session: SessionDep, claims: AccessClaimsDep) -> User:
     # The account is read on every request: a deleted user's tokens stop working at
     # once, and a role change takes effect without waiting for the token to expire.
     user = await service.get_user(session, claims.user_id)

@@ -8,11 +8,12 @@ from fastapi import Header, Query, Request, Response, UploadFile, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from app.auth.deps import CurrentUser
+from app.auth.deps import AccessClaimsDep, CurrentUser
 from app.categories import LABELS, Category
 from app.db import SessionDep
 from app.groups.deps import GroupFromPath
 from app.incidents import service
+from app.incidents.intake import ReportIntake
 from app.incidents.media import Media, attach
 from app.incidents.models import IncidentStatus
 from app.incidents.schemas import (
@@ -69,8 +70,7 @@ async def list_incident_categories() -> list[CategoryRead]:
 )
 async def submit_incident(
     data: IncidentCreate,
-    user: CurrentUser,
-    session: SessionDep,
+    claims: AccessClaimsDep,
     request: Request,
     idempotency_key: Annotated[
         str | None,
@@ -78,14 +78,8 @@ async def submit_incident(
     ] = None,
 ) -> JSONResponse:
     """Report an incident. Retries with the same Idempotency-Key get the original answer."""
-    answer = await service.submit(
-        session,
-        request.app.state.settings,
-        request.app.state.auth.limiter,
-        user,
-        data,
-        idempotency_key,
-    )
+    intake: ReportIntake = request.app.state.incident_intake
+    answer = await intake.submit(claims.user_id, data, idempotency_key)
     return JSONResponse(answer, status_code=status.HTTP_201_CREATED)
 
 

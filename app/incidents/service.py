@@ -12,17 +12,14 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import idempotency
 from app.auth.models import Role, User
 from app.categories import Category
-from app.db import new_id, raw_uuid, utcnow
+from app.db import raw_uuid, utcnow
 from app.geo.index import index_for
-from app.geo.privacy import snap
 from app.geo.shapes import Circle, Shape, from_geojson, intersects
 from app.groups import service as groups_service
 from app.groups.service import GroupAccess
@@ -35,7 +32,6 @@ from app.incidents.models import (
 )
 from app.incidents.schemas import (
     GroupStats,
-    IncidentCreate,
     IncidentRead,
     PeriodStats,
     Reporter,
@@ -46,16 +42,11 @@ from app.incidents.schemas import (
     WeekCount,
 )
 from app.pagination import Page, chunks, newest_first, page_of
-from app.problems import conflict, forbidden, invalid, not_found, too_many_requests
+from app.problems import conflict, forbidden, invalid, not_found
 from app.push import outbox
-from app.ratelimit import RateLimiter
-from app.settings import Settings
 from app.sqlite_loop import offloaded
 
 GEO_COLLECTION = "incident"
-CLOCK_SKEW = timedelta(minutes=5)
-MAX_AGE = timedelta(days=30)
-IDEMPOTENCY_SCOPE = "POST /v1/incidents"
 COUNTED_AS_VERIFIED = (IncidentStatus.verified, IncidentStatus.forwarded, IncidentStatus.resolved)
 
 
@@ -105,6 +96,33 @@ async def groups_containing(session: AsyncSession, incident: Incident) -> list[u
     return await index_for(session).intersecting(
         session, "group", Circle(incident.lon, incident.lat)
     )
+
+
+async def outside_every_group(
+    session: AsyncSession, points: dict[uuid.UUID, tuple[float, float]]
+) -> set[uuid.UUID]:
+    """Of these reports (id → lon, lat), those no group's area holds: most reports, as
+    the dispatcher sees them, asked about a hundred at a time in one index query."""
+    outside: set[uuid.UUID] = set()
+    items = list(points.items())
+    for start in range(0, len(items), 100):
+        chunk = {i: Circle(lon, lat) for i, (lon, lat) in items[start : start + 100]}
+        boxes = [box for point in chunk.values() for box in point.boxes()]
+        areas = [
+            (stored.shape(), stored.shape().boxes())
+            for stored in await index_for(session).candidates(session, "group", boxes)
+        ]
+        for incident_id, point in chunk.items():
+            if not any(
+                _in_boxes(point, area_boxes) and intersects(area, point)
+                for area, area_boxes in areas
+            ):
+                outside.add(incident_id)
+    return outside
+
+
+def _in_boxes(point: Circle, boxes: list[tuple[float, float, float, float]]) -> bool:
+    return any(w <= point.lon <= e and s <= point.lat <= n for w, s, e, n in boxes)
 
 
 async def viewer_of(session: AsyncSession, user: User, incident: Incident) -> Viewer:
@@ -169,61 +187,6 @@ async def names_of(session: AsyncSession, ids: set[uuid.UUID | None]) -> dict[uu
         return {}
     rows = await session.execute(select(User.id, User.display_name).where(User.id.in_(wanted)))
     return {user_id: name for user_id, name in rows.all()}
-
-
-async def submit(
-    session: AsyncSession,
-    settings: Settings,
-    limiter: RateLimiter,
-    user: User,
-    data: IncidentCreate,
-    key: str | None,
-) -> dict[str, Any]:
-    """File a report; with an Idempotency-Key, a retry gets the original answer back."""
-    now = utcnow()
-    lon, lat = data.location.coordinates
-    snapped_lon, snapped_lat = snap(lon, lat, settings.snap_cell_m)
-    incident = Incident(
-        id=new_id(),
-        reporter_id=user.id,
-        category=data.category.value,
-        description=data.description,
-        occurred_at=data.occurred_at.astimezone(UTC),
-        reported_at=now,
-        lon=lon,
-        lat=lat,
-        accuracy_m=data.accuracy_m,
-        snapped_lon=snapped_lon,
-        snapped_lat=snapped_lat,
-        anonymous=data.anonymous,
-        status=IncidentStatus.submitted.value,
-    )
-    # Known before anything is written, so the key's row carries it from the start
-    # (one statement, not a claim and a later update).
-    answer = to_read(incident, True, user.display_name).model_dump(mode="json")
-    if key is not None:
-        body_hash = idempotency.request_hash(data.model_dump(mode="json"))
-        replay = await idempotency.claim(
-            session, user.id, IDEMPOTENCY_SCOPE, key, body_hash, answer=(201, answer)
-        )
-        if replay is not None:
-            return replay
-    if data.occurred_at > now + CLOCK_SKEW:
-        raise invalid("occurred_at", "is in the future")
-    if data.occurred_at < now - MAX_AGE:
-        raise invalid("occurred_at", "is more than 30 days ago; report it to the police directly")
-    rate_key = f"incidents:{user.id}"
-    wait = await limiter.retry_after(rate_key, settings.incidents_per_hour)
-    if wait:
-        raise too_many_requests(wait, f"At most {settings.incidents_per_hour} reports an hour.")
-    session.add(incident)
-    await outbox.emit(session, "incident.created", {"incident_id": str(incident.id)})
-    await session.flush()  # both rows in one flush
-    await index_for(session).put_many(
-        session, GEO_COLLECTION, [(incident.id, Circle(lon, lat))], replace=False
-    )
-    await limiter.hit(rate_key, 3600)
-    return answer
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.db import URGENT_OPTION, insert_for, reading, utcnow
 from app.devices import service as devices_service
 from app.devices.models import Device
+from app.incidents import service as incidents_service
+from app.incidents.models import Incident
 from app.push import wakeup
 from app.push.audience import Audience, audience_of
 from app.push.models import Delivery, OutboxEvent
@@ -49,7 +51,7 @@ FIRST_SLICE, SLICE = 200, 5_000
 PRUNE_EVERY_S = 600.0
 # Events claimed and their audiences read together (most have nobody to tell: a report
 # outside every group).
-EXPAND_BATCH = 50
+EXPAND_BATCH = 200
 
 
 @dataclass(frozen=True)
@@ -168,7 +170,10 @@ class Dispatcher:
             ids = list((await session.execute(stmt)).scalars())
             if ids:
                 await session.execute(
-                    update(table).where(table.id.in_(ids)).values(lease_until=now + self.lease)
+                    update(table)
+                    .where(table.id.in_(ids))
+                    .values(lease_until=now + self.lease)
+                    .execution_options(synchronize_session=False)
                 )
         return ids
 
@@ -200,8 +205,11 @@ class Dispatcher:
         if closed:
             try:
                 async with self._writing() as session:
+                    if silent := [event_id for event_id, rendered in closed if not rendered]:
+                        await session.execute(_done(silent, {}))
                     for event_id, rendered in closed:
-                        await session.execute(_done(event_id, rendered))
+                        if rendered:
+                            await session.execute(_done([event_id], rendered))
             except Exception as exc:
                 log.exception("events could not be closed")
                 for event_id, _ in closed:
@@ -215,17 +223,45 @@ class Dispatcher:
         out: dict[uuid.UUID, tuple[str, Audience | None]] = {}
         failed: list[tuple[uuid.UUID, Exception]] = []
         async with reading(self.sessionmaker) as session:
+            rows = await session.execute(select(OutboxEvent).where(OutboxEvent.id.in_(events)))
+            pending = {e.id: e for e in rows.scalars() if e.state == "pending"}
+            unheard = await self._reports_nobody_hears_of(session, list(pending.values()))
             for event_id in events:
+                event = pending.get(event_id)
+                if event is None:
+                    continue
+                if event_id in unheard:
+                    out[event_id] = (event.event_type, None)
+                    continue
                 try:
-                    event = await session.get(OutboxEvent, event_id)
-                    if event is not None and event.state == "pending":
-                        out[event_id] = (event.event_type, await audience_of(session, event))
+                    out[event_id] = (event.event_type, await audience_of(session, event))
                 except Exception as exc:
                     log.exception("event could not be expanded", extra={"event_id": str(event_id)})
                     failed.append((event_id, exc))
         for event_id, error in failed:
             await self._event_failed(event_id, error)
         return out
+
+    async def _reports_nobody_hears_of(
+        self, session: AsyncSession, events: list[OutboxEvent]
+    ) -> set[uuid.UUID]:
+        """The new-report events whose report lies outside every group: found for the
+        whole batch in two queries, where `audience_of` takes three for each."""
+        by_incident: dict[uuid.UUID, uuid.UUID] = {}
+        for event in events:
+            if event.event_type == "incident.created":
+                with contextlib.suppress(KeyError, ValueError):
+                    by_incident[uuid.UUID(event.payload["incident_id"])] = event.id
+        if not by_incident:
+            return set()
+        rows = await session.execute(
+            select(Incident.id, Incident.lon, Incident.lat).where(
+                Incident.id.in_(list(by_incident))
+            )
+        )
+        points = {incident_id: (lon, lat) for incident_id, lon, lat in rows}
+        outside = await incidents_service.outside_every_group(session, points)
+        return {by_incident[incident_id] for incident_id in outside}
 
     async def _expand(
         self, event_id: uuid.UUID, kind: str, audience: Audience, rendered: dict[str, Any]
@@ -236,7 +272,7 @@ class Dispatcher:
                 first = rendered if i == 0 else {}
                 await self._write_slice(event_id, kind, audience.subject_id, users, audience, first)
             async with self._writing() as session:
-                await session.execute(_done(event_id, {}))
+                await session.execute(_done([event_id], {}))
         except Exception as exc:
             log.exception("event could not be expanded", extra={"event_id": str(event_id)})
             await self._event_failed(event_id, exc)
@@ -469,11 +505,12 @@ class Dispatcher:
                 )
 
 
-def _done(event_id: uuid.UUID, rendered: dict[str, Any]) -> Any:
+def _done(event_ids: list[uuid.UUID], rendered: dict[str, Any]) -> Any:
     return (
         update(OutboxEvent)
-        .where(OutboxEvent.id == event_id)
+        .where(OutboxEvent.id.in_(event_ids))
         .values(state="done", lease_until=None, **rendered)
+        .execution_options(synchronize_session=False)
     )
 
 

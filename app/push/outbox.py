@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
-from sqlalchemy import text
+from sqlalchemy import Table, insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import new_id
@@ -19,8 +20,25 @@ async def emit(session: AsyncSession, event_type: str, payload: dict[str, Any]) 
     """
     event = OutboxEvent(id=new_id(), event_type=event_type, payload=payload)
     session.add(event)
+    await _wake_on_commit(session)
+    return event
+
+
+async def emit_many(
+    session: AsyncSession, event_type: str, payloads: Sequence[dict[str, Any]]
+) -> None:
+    """Record many events of one type in one statement (a batch of reports)."""
+    if not payloads:
+        return
+    await session.execute(
+        insert(cast(Table, OutboxEvent.__table__)),
+        [{"id": new_id(), "event_type": event_type, "payload": p} for p in payloads],
+    )
+    await _wake_on_commit(session)
+
+
+async def _wake_on_commit(session: AsyncSession) -> None:
     wakeup.mark(session.sync_session)
     if session.get_bind().dialect.name == "postgresql":
         # Delivered to LISTENing workers when (and only if) this transaction commits.
         await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": wakeup.CHANNEL})
-    return event

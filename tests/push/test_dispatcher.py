@@ -13,11 +13,13 @@ from sqlalchemy import select, text
 
 from app.devices.models import Device
 from app.push.dispatcher import Dispatcher
-from app.push.models import Delivery
+from app.push.models import Delivery, OutboxEvent
 from app.push.senders import Outcome, PushMessage, SendResult, Sent
+from app.realtime.models import LoggedEvent
 from tests.alerts.factories import LONDON, SURREY, issue, new_agency, watch
 from tests.auth.factories import new_account
 from tests.groups.factories import join, new_group, set_member
+from tests.incidents.factories import report
 from tests.push.factories import device, drain
 
 
@@ -179,3 +181,33 @@ async def test_two_dispatchers_never_push_a_device_twice(
     counts = Counter(m.token for m in sender.sent)
     assert len(counts) == 12
     assert set(counts.values()) == {1}
+
+
+async def test_reports_inside_and_outside_groups_in_one_pass(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    owner, member, reporter = [await new_account(client) for _ in range(3)]
+    group = await new_group(client, owner, join_policy="open")
+    assert (await join(client, member, group["id"])).status_code in (200, 201)
+    paris = (2.3522, 48.8566)
+    outside = [
+        (await report(client, reporter, location={"type": "Point", "coordinates": paris})).json()
+        for _ in range(3)
+    ]
+    inside = (await report(client, reporter)).json()
+    await drain(Dispatcher(app.state.sessionmaker, RecordingSender()))
+    async with app.state.sessionmaker() as session:
+        events = {
+            event.payload["incident_id"]: event
+            for event in (await session.execute(select(OutboxEvent))).scalars()
+            if event.event_type == "incident.created"
+        }
+        logged = set(
+            (await session.execute(select(LoggedEvent.user_id, LoggedEvent.event_id))).all()
+        )
+    assert {e.state for e in events.values()} == {"done"}
+    assert not any(events[i["id"]].realtime for i in outside)  # nobody to tell
+    assert events[inside["id"]].realtime["id"] == inside["id"]
+    # The members hear of the report in their area, and of nothing else.
+    told = events[inside["id"]].id
+    assert logged == {(owner.id, told), (member.id, told)}
