@@ -21,6 +21,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, select
@@ -34,7 +35,7 @@ from app.geo.privacy import snap
 from app.geo.shapes import Circle
 from app.incidents.models import Incident, IncidentStatus
 from app.incidents.schemas import IncidentCreate
-from app.incidents.service import GEO_COLLECTION, to_read
+from app.incidents.service import GEO_COLLECTION, ReportFields, to_read
 from app.problems import Problem, invalid, too_many_requests, unauthenticated
 from app.push import outbox
 from app.ratelimit import RateLimiter
@@ -108,6 +109,9 @@ class ReportIntake:
         )
         self._queue.append(report)
         loop = asyncio.get_running_loop()
+        # One writer: SQLite writes one transaction at a time anyway, and on PostgreSQL a
+        # second one made smaller batches for no more reports a second (0.90 ms of CPU a
+        # report instead of 0.66, bench/incidents.py).
         if self._writer is None or self._writer.done() or self._writer.get_loop() is not loop:
             self._writer = loop.create_task(self._write_queued(), name="incident-intake")
         # Shielded: a request given up on must not cancel an answer the writer sets.
@@ -164,6 +168,11 @@ class ReportIntake:
                     await self._write_alone_on_failure([report])
                 return
             outcomes = [exc]
+        except BaseException:  # cancelled: no request may wait for ever
+            for report in batch:
+                if not report.answer.done():
+                    report.answer.set_exception(RuntimeError("the report was not written"))
+            raise
         for report, outcome in zip(batch, outcomes, strict=True):
             if report.answer.done():
                 continue
@@ -199,9 +208,10 @@ class ReportIntake:
                     accepted.append(i)
                     reports_by_user[report.user_id] += 1
             for i in accepted:
-                outcomes[i] = to_read(
-                    Incident(**batch[i].values), True, names[batch[i].user_id]
-                ).model_dump(mode="json")
+                # A plain record, not an entity: building an ORM instance per report was
+                # a fifth of the batch's CPU.
+                row = cast(ReportFields, SimpleNamespace(**batch[i].values))
+                outcomes[i] = to_read(row, True, names[batch[i].user_id]).model_dump(mode="json")
             accepted = await self._claim_keys(session, batch, accepted, outcomes)
             await self._insert(session, [batch[i] for i in accepted])
         for i in accepted:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Protocol
 
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -107,7 +108,10 @@ async def outside_every_group(
     items = list(points.items())
     for start in range(0, len(items), 100):
         chunk = {i: Circle(lon, lat) for i, (lon, lat) in items[start : start + 100]}
-        boxes = [box for point in chunk.values() for box in point.boxes()]
+        # Once per distinct box: each is an R*Tree search, and the tree holds every
+        # report too, so reports made at one spot (a landmark, a bench) are walked once
+        # for each search of that spot.
+        boxes = list(dict.fromkeys(box for point in chunk.values() for box in point.boxes()))
         areas = [
             (stored.shape(), stored.shape().boxes())
             for stored in await index_for(session).candidates(session, "group", boxes)
@@ -158,7 +162,26 @@ async def incident_read(session: AsyncSession, incident: Incident, exact: bool) 
     )
 
 
-def to_read(incident: Incident, exact: bool, reporter_name: str | None) -> IncidentRead:
+class ReportFields(Protocol):
+    """What a report's reading is made of: an `Incident`, or a row about to be written."""
+
+    id: uuid.UUID
+    reporter_id: uuid.UUID | None
+    category: str
+    description: str
+    occurred_at: datetime
+    reported_at: datetime
+    lon: float
+    lat: float
+    accuracy_m: float | None
+    snapped_lon: float
+    snapped_lat: float
+    anonymous: bool
+    status: str
+    police_reference: str | None
+
+
+def to_read(incident: ReportFields, exact: bool, reporter_name: str | None) -> IncidentRead:
     lon, lat = (
         (incident.lon, incident.lat) if exact else (incident.snapped_lon, incident.snapped_lat)
     )

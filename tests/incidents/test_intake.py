@@ -15,11 +15,12 @@ from sqlalchemy import delete, func, select
 from app import idempotency
 from app.auth.models import User
 from app.incidents.intake import ReportIntake
+from app.incidents.schemas import IncidentCreate
 from app.problems import Problem
 from app.push.models import OutboxEvent
 from tests.auth.factories import new_account
 from tests.conftest import AppFactory
-from tests.incidents.factories import report
+from tests.incidents.factories import report, report_body
 from tests.incidents.test_submission import incident_count
 
 
@@ -152,3 +153,23 @@ async def test_a_key_claimed_meanwhile_is_not_claimed_again(
     assert idempotency.replay(stored[(ann.id, "b")], "hash-b") == {"first": True}
     with pytest.raises(Problem):
         idempotency.replay(stored[(ann.id, "b")], "another body")
+
+
+async def test_a_writer_cancelled_mid_batch_leaves_no_request_waiting(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ann = await new_account(client)
+    started = asyncio.Event()
+
+    async def stuck(self: ReportIntake, batch: list[Any]) -> Any:
+        started.set()
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(ReportIntake, "_write", stuck)
+    intake: ReportIntake = app.state.incident_intake
+    submitted = asyncio.ensure_future(intake.submit(ann.id, IncidentCreate(**report_body()), None))
+    await started.wait()
+    assert intake._writer is not None
+    intake._writer.cancel()
+    with pytest.raises(RuntimeError, match="not written"):
+        await asyncio.wait_for(submitted, timeout=5)
