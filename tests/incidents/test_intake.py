@@ -95,10 +95,19 @@ async def test_each_request_in_a_batch_gets_its_own_outcome(
 async def test_the_rate_limit_counts_reports_in_the_same_batch(app_factory: AppFactory) -> None:
     async with app_factory(incidents_per_hour=3) as (app, client):
         ann = await new_account(client)
-        answers = await asyncio.gather(*(report(client, ann, key=f"r{n}") for n in range(5)))
+        when = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+        answers = await asyncio.gather(
+            *(report(client, ann, key=f"r{n}", occurred_at=when) for n in range(5))
+        )
         assert sorted(a.status_code for a in answers) == [201, 201, 201, 429, 429]
         limited = next(a for a in answers if a.status_code == 429)
         assert 0 < int(limited.headers["retry-after"]) <= 3600
+        assert await incident_count(app) == 3
+        # At the limit, a retry of an accepted report still gets its answer.
+        n, accepted = next((n, a) for n, a in enumerate(answers) if a.status_code == 201)
+        again = await report(client, ann, key=f"r{n}", occurred_at=when)
+        assert again.status_code == 201
+        assert again.json() == accepted.json()
         assert await incident_count(app) == 3
 
 
