@@ -214,8 +214,12 @@ class ReportIntake:
                 outcomes[i] = to_read(row, True, names[batch[i].user_id]).model_dump(mode="json")
             accepted = await self._claim_keys(session, batch, accepted, outcomes)
             await self._insert(session, [batch[i] for i in accepted])
+        # Committed: from here on nothing may fail the batch, or it would be written again.
         for i in accepted:
-            await self.limiter.hit(self._rate_key(batch[i].user_id), 3600)
+            try:
+                await self.limiter.hit(self._rate_key(batch[i].user_id), 3600)
+            except Exception:
+                log.exception("a report was not counted against its reporter's rate limit")
         return [o if o is not None else RuntimeError("no outcome") for o in outcomes]
 
     def _rate_key(self, user_id: uuid.UUID) -> str:

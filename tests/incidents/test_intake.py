@@ -182,3 +182,19 @@ async def test_a_writer_cancelled_mid_batch_leaves_no_request_waiting(
     intake._writer.cancel()
     with pytest.raises(RuntimeError, match="not written"):
         await asyncio.wait_for(submitted, timeout=5)
+
+
+async def test_a_fault_after_the_commit_does_not_write_the_batch_again(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rate limiter (Redis, at scale) failing once the reports are written must not
+    send them through the one-by-one retry: keyless reports would be filed twice."""
+    accounts = [await new_account(client) for _ in range(4)]
+
+    async def unreachable(*_: Any) -> int:
+        raise ConnectionError("the rate limiter is unreachable")
+
+    monkeypatch.setattr(app.state.incident_intake.limiter, "hit", unreachable)
+    answers = await asyncio.gather(*(report(client, a) for a in accounts))
+    assert [a.status_code for a in answers] == [201] * 4
+    assert await incident_count(app) == 4
