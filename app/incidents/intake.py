@@ -24,18 +24,17 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import idempotency
-from app.auth.models import User
 from app.db import new_id, utcnow
 from app.geo.index import index_for
 from app.geo.privacy import snap
 from app.geo.shapes import Circle
 from app.incidents.models import Incident, IncidentStatus
 from app.incidents.schemas import IncidentCreate
-from app.incidents.service import GEO_COLLECTION, ReportFields, to_read
+from app.incidents.service import GEO_COLLECTION, ReportFields, names_of, to_read
 from app.problems import Problem, invalid, too_many_requests, unauthenticated
 from app.push import outbox
 from app.ratelimit import RateLimiter
@@ -54,7 +53,6 @@ _TABLE = cast(Table, Incident.__table__)
 @dataclass(eq=False)
 class _Report:
     user_id: uuid.UUID
-    data: IncidentCreate
     key: str | None
     body_hash: str
     # Found before queueing (the time it happened), answered only if it is not a retry:
@@ -101,7 +99,6 @@ class ReportIntake:
             raise problem
         report = _Report(
             user_id=user_id,
-            data=data,
             key=key,
             body_hash=idempotency.request_hash(data.model_dump(mode="json")) if key else "",
             problem=problem,
@@ -185,15 +182,7 @@ class ReportIntake:
         """One transaction for the batch; the answer (or problem) of each report, in order."""
         outcomes: list[dict[str, Any] | Exception | None] = [None] * len(batch)
         async with self.sessionmaker() as session, session.begin():
-            names = dict(
-                (
-                    await session.execute(
-                        select(User.id, User.display_name).where(
-                            User.id.in_({r.user_id for r in batch})
-                        )
-                    )
-                ).all()
-            )
+            names = await names_of(session, {r.user_id for r in batch})
             keyed = [k for r in batch if (k := r.idempotency_key) is not None]
             stored = await idempotency.stored(session, IDEMPOTENCY_SCOPE, keyed) if keyed else {}
             accepted: list[int] = []
@@ -220,7 +209,8 @@ class ReportIntake:
                 await self.limiter.hit(self._rate_key(batch[i].user_id), 3600)
             except Exception:
                 log.exception("a report was not counted against its reporter's rate limit")
-        return [o if o is not None else RuntimeError("no outcome") for o in outcomes]
+        # Every report was decided above: a replay, a problem, or an answer written.
+        return cast(list[dict[str, Any] | Exception], outcomes)
 
     def _rate_key(self, user_id: uuid.UUID) -> str:
         return f"incidents:{user_id}"
@@ -284,7 +274,8 @@ class ReportIntake:
                 outcomes[i] = idempotency.replay(stored[key], batch[i].body_hash)
             except Problem as problem:
                 outcomes[i] = problem
-        return [i for i in accepted if i not in set(lost)]
+        gone = set(lost)
+        return [i for i in accepted if i not in gone]
 
     async def _insert(self, session: AsyncSession, reports: list[_Report]) -> None:
         if not reports:

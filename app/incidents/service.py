@@ -10,6 +10,7 @@ snapped to a coarse grid, and the reporter's display name only if they chose to 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
@@ -103,30 +104,11 @@ async def outside_every_group(
     session: AsyncSession, points: dict[uuid.UUID, tuple[float, float]]
 ) -> set[uuid.UUID]:
     """Of these reports (id → lon, lat), those no group's area holds: most reports, as
-    the dispatcher sees them, asked about a hundred at a time in one index query."""
-    outside: set[uuid.UUID] = set()
-    items = list(points.items())
-    for start in range(0, len(items), 100):
-        chunk = {i: Circle(lon, lat) for i, (lon, lat) in items[start : start + 100]}
-        # Once per distinct box: each is an R*Tree search, and the tree holds every
-        # report too, so reports made at one spot (a landmark, a bench) are walked once
-        # for each search of that spot.
-        boxes = list(dict.fromkeys(box for point in chunk.values() for box in point.boxes()))
-        areas = [
-            (stored.shape(), stored.shape().boxes())
-            for stored in await index_for(session).candidates(session, "group", boxes)
-        ]
-        for incident_id, point in chunk.items():
-            if not any(
-                _in_boxes(point, area_boxes) and intersects(area, point)
-                for area, area_boxes in areas
-            ):
-                outside.add(incident_id)
-    return outside
-
-
-def _in_boxes(point: Circle, boxes: list[tuple[float, float, float, float]]) -> bool:
-    return any(w <= point.lon <= e and s <= point.lat <= n for w, s, e, n in boxes)
+    the dispatcher sees them, found for a whole batch at once."""
+    groups = await index_for(session).intersecting_each(
+        session, "group", {i: Circle(lon, lat) for i, (lon, lat) in points.items()}
+    )
+    return {incident_id for incident_id, found in groups.items() if not found}
 
 
 async def viewer_of(session: AsyncSession, user: User, incident: Incident) -> Viewer:
@@ -204,7 +186,7 @@ def to_read(incident: ReportFields, exact: bool, reporter_name: str | None) -> I
     )
 
 
-async def names_of(session: AsyncSession, ids: set[uuid.UUID | None]) -> dict[uuid.UUID, str]:
+async def names_of(session: AsyncSession, ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, str]:
     wanted = [i for i in ids if i is not None]
     if not wanted:
         return {}

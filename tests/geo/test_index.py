@@ -50,6 +50,27 @@ async def test_adapter_matches_reference_on_random_shapes(app: FastAPI) -> None:
     assert nonempty > QUERIES
 
 
+async def test_many_shapes_at_once_match_one_at_a_time(app: FastAPI) -> None:
+    """`intersecting_each` (a batch of points or shapes, a hundred to a search, the same
+    box searched once) answers for each shape what the reference answers for it alone."""
+    rng = random.Random(20261124)
+    await _store(app, rng)
+    queries: dict[int, Shape] = {i: random_shape(rng, polygon_share=0.3) for i in range(250)}
+    spot = Circle(-0.1276, 51.5072)
+    queries.update({1000 + i: spot for i in range(5)})  # one spot, reported again and again
+    reference = ReferenceIndex(frozen=True)
+    async with app.state.sessionmaker() as session:
+        index = index_for(session)
+        for collection in ("circles", "polygons"):
+            got = await index.intersecting_each(session, collection, queries)
+            want = {
+                key: set(await reference.intersecting(session, collection, shape))
+                for key, shape in queries.items()
+            }
+            assert {key: set(ids) for key, ids in got.items()} == want
+            assert sum(bool(ids) for ids in want.values()) > 20
+
+
 async def test_replacing_and_removing_entries(app: FastAPI) -> None:
     object_id = uuid.uuid4()
     london, paris = Circle(-0.12, 51.5, 1_000), Circle(2.35, 48.85, 1_000)

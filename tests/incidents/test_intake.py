@@ -118,7 +118,7 @@ async def test_a_report_that_cannot_be_written_fails_alone(
     insert = ReportIntake._insert
 
     async def poisoned(self: ReportIntake, session: Any, reports: list[Any]) -> None:
-        if any(r.data.description == "poison" for r in reports):
+        if any(r.values["description"] == "poison" for r in reports):
             raise RuntimeError("cannot write this one")
         await insert(self, session, reports)
 
