@@ -1,4 +1,4 @@
-"""`nwatch`: serve, migrate, openapi, create-admin."""
+"""`nwatch`: serve, worker, migrate, openapi, create-admin, verify-group."""
 
 from __future__ import annotations
 
@@ -139,6 +139,45 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify_group(args: argparse.Namespace) -> int:
+    """An operator's decision on a group, recorded and told to its owner like an officer's."""
+    import uuid
+
+    from app.db import create_engine, create_sessionmaker
+    from app.groups import service
+    from app.groups.models import Group
+    from app.groups.schemas import VerificationDecide
+    from app.problems import Problem
+
+    settings = Settings()
+    try:
+        group_id = uuid.UUID(args.group_id)
+        decision = VerificationDecide(decision=args.decision, note=args.note)
+    except ValueError as exc:
+        print(f"invalid input: {exc}", file=sys.stderr)
+        return 2
+
+    async def run() -> str:
+        engine = create_engine(settings)
+        try:
+            async with create_sessionmaker(engine)() as session, session.begin():
+                group = await session.get(Group, group_id)
+                if group is None or group.archived_at is not None:
+                    raise Problem(404, "no such group")
+                await service.decide_verification(session, group, None, decision)
+                return group.name
+        finally:
+            await engine.dispose()
+
+    try:
+        name = asyncio.run(run())
+    except Problem as exc:
+        print(f"not done: {exc.detail or exc.title}", file=sys.stderr)
+        return 1
+    print(f"{name} ({group_id}): {args.decision}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nwatch", description="Neighbourwatch API")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -164,6 +203,14 @@ def main(argv: list[str] | None = None) -> int:
     admin.add_argument("--email", required=True)
     admin.add_argument("--display-name", default="Administrator")
     admin.set_defaults(func=cmd_create_admin)
+
+    verify = sub.add_parser("verify-group", help="verify, reject or suspend a watch group")
+    verify.add_argument("group_id", metavar="ID")
+    verify.add_argument(
+        "--decision", choices=["verified", "rejected", "suspended"], default="verified"
+    )
+    verify.add_argument("--note", help="the reason (required to reject or suspend)")
+    verify.set_defaults(func=cmd_verify_group)
 
     args = parser.parse_args(argv)
     code: int = args.func(args)

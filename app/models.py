@@ -5,7 +5,13 @@ from app.auth.models import RefreshToken, User
 from app.db import Base
 from app.devices.models import Device
 from app.geo.models import GeoEntry
-from app.groups.models import Group, Invitation, Membership
+from app.groups.models import (
+    Group,
+    Invitation,
+    Membership,
+    VerificationDecision,
+    VerificationRequest,
+)
 from app.idempotency import IdempotencyRecord
 from app.incidents.media import Media
 from app.incidents.models import Incident, IncidentUpdate, StatusChange
@@ -33,4 +39,6 @@ __all__ = [
     "RefreshToken",
     "StatusChange",
     "User",
+    "VerificationDecision",
+    "VerificationRequest",
 ]

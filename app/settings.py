@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     # An agency's jurisdiction may be a whole police force area.
     max_jurisdiction_km2: float = Field(default=50_000.0, gt=0)
     snap_cell_m: float = Field(default=250.0, ge=50)
+    # Anyone may start a group; until an officer vets it, a resident may own only a few,
+    # each over no more than a neighbourhood.
+    max_unverified_groups: int = Field(default=3, ge=0)
+    max_unverified_area_km2: float = Field(default=10.0, gt=0)
 
     # Incident reports a user may submit per hour (429 beyond), and their photos.
     incidents_per_hour: int = Field(default=20, ge=1)

@@ -34,7 +34,7 @@ from app.geo.index import index_for
 from app.geo.shapes import Shape, contains, from_geojson, intersects
 from app.geo.validation import AreaLimits, checked_area
 from app.groups import service as groups_service
-from app.groups.models import Group
+from app.groups.models import Group, Verification
 from app.pagination import Page, newest_first, page_of
 from app.problems import Problem, conflict, forbidden, invalid, not_found
 from app.push import outbox
@@ -138,11 +138,33 @@ async def _authorise(
     return "admin", area.model_dump(), shape
 
 
+UNVETTED_SEVERITIES = frozenset({"moderate", "minor"})
+
+
+async def _check_severity(
+    session: AsyncSession, user: User, group_id: uuid.UUID | None, severity: str
+) -> None:
+    """Severe and extreme alerts come from verified groups, agency officers and admins."""
+    if group_id is None or severity in UNVETTED_SEVERITIES:
+        return
+    if user.role in (Role.agency, Role.admin):
+        return
+    group = await session.get(Group, group_id)
+    if group is None or group.verification != Verification.verified:
+        raise invalid(
+            "severity",
+            "an unverified group's alerts are at most `moderate`; severe and extreme "
+            "alerts come from verified groups, agency officers and admins",
+            code="unverified_group",
+        )
+
+
 async def issue_alert(
     session: AsyncSession, settings: Settings, user: User, data: AlertCreate
 ) -> Alert:
     _check_expiry(data.expires_at)
     kind, area, shape = await _authorise(session, settings, user, data.group_id, data.area)
+    await _check_severity(session, user, data.group_id, data.severity.value)
     alert_id = uuid.uuid4()
     alert = Alert(
         id=alert_id,
@@ -284,6 +306,8 @@ async def update_alert(
     if data.expires_at is not None:
         _check_expiry(data.expires_at)
         changes["expires_at"] = data.expires_at
+    if data.severity is not None:
+        await _check_severity(session, user, alert.group_id, data.severity.value)
     if not changes:
         raise Problem(422, "Nothing to change.", kind="validation-error")
     return await _new_version(session, user, alert, MsgType.update, changes, shape)

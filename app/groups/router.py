@@ -21,6 +21,10 @@ from app.groups.schemas import (
     MembershipRead,
     MemberUpdate,
     MyMembershipRead,
+    VerificationDecide,
+    VerificationDecisionRead,
+    VerificationRequestCreate,
+    VerificationRequestRead,
 )
 from app.pagination import CursorParam, LimitParam, Page
 from app.problems import invalid
@@ -199,3 +203,45 @@ async def list_my_groups(
 ) -> Page[MyMembershipRead]:
     """The caller's memberships (active and pending), newest first."""
     return await service.my_groups(session, user, limit, cursor)
+
+
+@router.post(
+    "/groups/{group_id}/verification-requests",
+    status_code=status.HTTP_201_CREATED,
+    response_model=VerificationRequestRead,
+    responses=problem_responses(403, 409),
+)
+async def request_group_verification(
+    access: GroupFromPath, session: SessionDep, data: VerificationRequestCreate | None = None
+) -> VerificationRequestRead:
+    """Ask for the group to be verified (the owner). An agency officer whose jurisdiction
+    holds the whole area, or an admin, decides; until then the group moderates nothing."""
+    return await service.request_verification(session, access, data or VerificationRequestCreate())
+
+
+@router.get(
+    "/verification-requests",
+    response_model=Page[VerificationRequestRead],
+    responses=problem_responses(403),
+)
+async def list_verification_requests(
+    user: CurrentUser, session: SessionDep, limit: LimitParam = 50, cursor: CursorParam = None
+) -> Page[VerificationRequestRead]:
+    """Pending requests: for an agency officer those whose group lies wholly inside their
+    jurisdiction, for an admin all; newest first."""
+    return await service.list_verification_requests(session, user, limit, cursor)
+
+
+@router.post(
+    "/groups/{group_id}/verification",
+    status_code=status.HTTP_201_CREATED,
+    response_model=VerificationDecisionRead,
+    responses=problem_responses(403, 404, 409),
+)
+async def decide_group_verification(
+    group_id: uuid.UUID, data: VerificationDecide, user: CurrentUser, session: SessionDep
+) -> VerificationDecisionRead:
+    """Verify, reject (a pending request) or suspend a group: an agency officer whose
+    jurisdiction holds the whole area, or an admin. Recorded, and told to the owner."""
+    group = await service.load_group_to_vet(session, group_id, user)
+    return await service.decide_verification(session, group, user, data)

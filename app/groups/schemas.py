@@ -7,7 +7,14 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from app.geo.schemas import Area
-from app.groups.models import GroupRole, JoinPolicy, MembershipStatus, Visibility
+from app.groups.models import (
+    Decision,
+    GroupRole,
+    JoinPolicy,
+    MembershipStatus,
+    Verification,
+    Visibility,
+)
 from app.schemas import RequestModel, ResponseModel
 
 Description = Annotated[str, Field(max_length=2000)]
@@ -39,6 +46,12 @@ class GroupRead(ResponseModel):
     member_count: int = Field(description="Active members")
     my_role: GroupRole | None = Field(description="The caller's role, if an active member")
     my_status: MembershipStatus | None = Field(description="The caller's membership status")
+    verification: Verification = Field(
+        description="Only a `verified` group's coordinators moderate reports (those submitted "
+        "since `verified_at`) and may issue severe or extreme alerts; a group is `unverified` "
+        "when created and again whenever a verified group's area changes"
+    )
+    verified_at: datetime | None
     created_at: datetime
 
 
@@ -88,3 +101,44 @@ class InvitationRead(ResponseModel):
     expires_at: datetime
     max_uses: int | None
     uses: int
+
+
+class VerificationRequestCreate(RequestModel):
+    message: Description | None = Field(
+        default=None, description="For the officer: who runs the group, how it is organised"
+    )
+
+
+class VerificationGroup(ResponseModel):
+    id: uuid.UUID
+    name: str
+    area: dict[str, Any] = Field(description="GeoJSON Polygon, MultiPolygon or circle")
+    member_count: int
+
+
+class VerificationRequestRead(ResponseModel):
+    id: uuid.UUID
+    group: VerificationGroup
+    message: str | None
+    requested_by: str | None = Field(description="The requesting owner's display name")
+    open: bool = Field(description="No decision has been taken on it yet")
+    created_at: datetime
+
+
+class VerificationDecide(RequestModel):
+    decision: Literal["verified", "rejected", "suspended"]
+    note: Description | None = Field(
+        default=None, description="Shown to the owner; required to reject or suspend"
+    )
+
+
+class VerificationDecisionRead(ResponseModel):
+    id: uuid.UUID
+    group_id: uuid.UUID
+    decision: Decision
+    note: str | None
+    decided_by: str | None = Field(
+        description="The officer's or admin's display name; null for an operator's decision"
+    )
+    verification: Verification = Field(description="The group's verification after it")
+    created_at: datetime

@@ -2,11 +2,18 @@
 
 Visibility: a public group is visible to every signed-in user; a private one only to
 its active and pending members (and admins) — to anyone else it does not exist (404).
-Moderators are the group's coordinators and owner, and admins.
+The group's coordinators and owner (and admins) run it: membership, invitations, alerts.
+
+Verification: anyone may start a group, so a group moderates nothing until an agency
+officer whose jurisdiction holds its whole area (or an admin) has vetted it; its owner
+asks, the officer decides, every decision is recorded and told to the owner. A verified
+group whose area changes is unverified again: the officer vetted that area, not the new
+one. Until then a resident may own only a few groups, each over a neighbourhood at most.
 """
 
 from __future__ import annotations
 
+import math
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -16,17 +23,22 @@ from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import Role, User
+from app.auth.names import display_names
 from app.db import utcnow
 from app.geo.index import index_for
-from app.geo.shapes import Circle
+from app.geo.shapes import Circle, contains, from_geojson
 from app.geo.validation import AreaLimits, checked_area
 from app.groups.models import (
+    Decision,
     Group,
     GroupRole,
     Invitation,
     JoinPolicy,
     Membership,
     MembershipStatus,
+    Verification,
+    VerificationDecision,
+    VerificationRequest,
     Visibility,
 )
 from app.groups.schemas import (
@@ -37,6 +49,11 @@ from app.groups.schemas import (
     MemberRead,
     MemberUpdate,
     MyMembershipRead,
+    VerificationDecide,
+    VerificationDecisionRead,
+    VerificationGroup,
+    VerificationRequestCreate,
+    VerificationRequestRead,
 )
 from app.pagination import Page, newest_first, page_of
 from app.problems import Problem, conflict, forbidden, invalid, not_found
@@ -47,8 +64,14 @@ GEO_COLLECTION = "group"
 MODERATOR_ROLES = (GroupRole.coordinator.value, GroupRole.owner.value)
 
 
-def area_limits(settings: Settings) -> AreaLimits:
-    return AreaLimits(min_radius_m=25, max_radius_m=50_000, max_area_km2=settings.max_area_km2)
+def area_limits(settings: Settings, user: User) -> AreaLimits:
+    """A resident's group is unverified when its area is set, so it gets the smaller size
+    (for a circle, the radius of a disk of that size)."""
+    if user.role in (Role.agency, Role.admin):
+        return AreaLimits(min_radius_m=25, max_radius_m=50_000, max_area_km2=settings.max_area_km2)
+    largest = settings.max_unverified_area_km2
+    radius = math.floor(math.sqrt(largest * 1e6 / math.pi))
+    return AreaLimits(min_radius_m=25, max_radius_m=min(50_000, radius), max_area_km2=largest)
 
 
 @dataclass(frozen=True)
@@ -82,6 +105,10 @@ class GroupAccess:
     @property
     def is_owner(self) -> bool:
         return self.is_admin or self.role == GroupRole.owner
+
+    @property
+    def is_verified(self) -> bool:
+        return self.group.verification == Verification.verified
 
     @property
     def visible(self) -> bool:
@@ -118,10 +145,33 @@ async def read_group(session: AsyncSession, access: GroupAccess) -> GroupRead:
     return (await _reads(session, access.user, [access.group]))[0]
 
 
+async def _check_unverified_quota(session: AsyncSession, settings: Settings, user: User) -> None:
+    if user.role != Role.resident:
+        return
+    owned = await session.scalar(
+        select(func.count())
+        .select_from(Membership)
+        .join(Group, Group.id == Membership.group_id)
+        .where(
+            Membership.user_id == user.id,
+            Membership.role == GroupRole.owner.value,
+            Group.archived_at.is_(None),
+            Group.verification != Verification.verified.value,
+        )
+    )
+    if (owned or 0) >= settings.max_unverified_groups:
+        raise conflict(
+            f"You already own {owned} unverified groups, the most a resident may own; "
+            "have one verified or archive one first.",
+            kind="unverified-group-limit",
+        )
+
+
 async def create_group(
     session: AsyncSession, settings: Settings, user: User, data: GroupCreate
 ) -> GroupAccess:
-    shape = checked_area("area", data.area, area_limits(settings))
+    shape = checked_area("area", data.area, area_limits(settings, user))
+    await _check_unverified_quota(session, settings, user)
     group = Group(
         name=data.name,
         description=data.description,
@@ -154,8 +204,12 @@ async def update_group(
         if required in changes and changes[required] is None:
             raise invalid(required, "cannot be null")
     if data.area is not None:
-        shape = checked_area("area", data.area, area_limits(settings))
-        group.area = data.area.model_dump()
+        shape = checked_area("area", data.area, area_limits(settings, access.user))
+        new_area = data.area.model_dump()
+        vetted = group.verification == Verification.verified
+        if vetted and data.area.model_dump(mode="json") != group.area:
+            await _record_decision(session, group, access.user, Decision.area_changed, None)
+        group.area = new_area
         await index_for(session).put(session, GEO_COLLECTION, group.id, shape)
     for field in ("name", "description"):
         if field in changes:
@@ -226,6 +280,8 @@ async def _reads(session: AsyncSession, user: User, groups: list[Group]) -> list
                 member_count=int(counts.get(group.id, 0)),
                 my_role=GroupRole(access.role) if access.role else None,
                 my_status=MembershipStatus(access.status) if access.status else None,
+                verification=Verification(group.verification),
+                verified_at=group.verified_at,
                 created_at=group.created_at,
             )
         )
@@ -504,9 +560,12 @@ async def member_ids(
     return set((await session.execute(stmt)).scalars())
 
 
-async def active_memberships(session: AsyncSession, user_id: uuid.UUID) -> list[tuple[Group, str]]:
-    """The groups (not archived) in which the user is an active member, with their role."""
-    rows = await session.execute(
+async def active_memberships(
+    session: AsyncSession, user_id: uuid.UUID, among: list[uuid.UUID] | None = None
+) -> list[tuple[Group, str]]:
+    """The groups (not archived; only those `among`, if given) in which the user is an
+    active member, with their role."""
+    stmt = (
         select(Group, Membership.role)
         .join(Membership, Membership.group_id == Group.id)
         .where(
@@ -515,6 +574,11 @@ async def active_memberships(session: AsyncSession, user_id: uuid.UUID) -> list[
             Group.archived_at.is_(None),
         )
     )
+    if among is not None:
+        if not among:
+            return []
+        stmt = stmt.where(Membership.group_id.in_(among))
+    rows = await session.execute(stmt)
     return [(group, role) for group, role in rows.all()]
 
 
@@ -532,3 +596,207 @@ async def roles_in(
         )
     )
     return {group_id: role for group_id, role in rows.all()}
+
+
+# Verification ------------------------------------------------------------------------
+
+
+def _may_vet(user: User, group: Group) -> bool:
+    """Admins anywhere; agency officers for groups wholly inside their jurisdiction."""
+    if user.role == Role.admin:
+        return True
+    return bool(
+        user.role == Role.agency
+        and user.jurisdiction
+        and contains(from_geojson(user.jurisdiction), from_geojson(group.area))
+    )
+
+
+async def _record_decision(
+    session: AsyncSession,
+    group: Group,
+    by: User | None,
+    decision: Decision,
+    note: str | None,
+    request_id: uuid.UUID | None = None,
+) -> VerificationDecision:
+    """Record a decision, apply it to the group and tell the group's owner."""
+    now = utcnow()
+    if decision == Decision.verified:
+        group.verification, group.verified_at = Verification.verified.value, now
+    else:
+        group.verification = (
+            Verification.unverified.value
+            if decision == Decision.area_changed
+            else Verification(decision.value).value
+        )
+        group.verified_at = None
+    record = VerificationDecision(
+        group_id=group.id,
+        request_id=request_id,
+        decided_by=by.id if by else None,
+        decision=decision.value,
+        note=note,
+        created_at=now,
+    )
+    session.add(record)
+    await session.flush()
+    await outbox.emit(
+        session,
+        "group.verification_decided",
+        {"group_id": str(group.id), "decision": decision.value},
+    )
+    return record
+
+
+async def request_verification(
+    session: AsyncSession, access: GroupAccess, data: VerificationRequestCreate
+) -> VerificationRequestRead:
+    if access.role != GroupRole.owner:
+        raise forbidden("Only the group's owner asks for it to be verified.")
+    state = access.group.verification
+    if state == Verification.pending:
+        raise conflict("A verification request is already pending.", kind="verification-pending")
+    if state == Verification.verified:
+        raise conflict("The group is already verified.", kind="already-verified")
+    if state == Verification.suspended:
+        raise conflict(
+            "A suspended group is reinstated by an agency officer, not by asking again.",
+            kind="verification-suspended",
+        )
+    request = VerificationRequest(
+        group_id=access.group.id, requested_by=access.user.id, message=data.message
+    )
+    session.add(request)
+    access.group.verification = Verification.pending.value
+    await session.flush()
+    return (await _request_reads(session, [request]))[0]
+
+
+async def _request_reads(
+    session: AsyncSession, requests: list[VerificationRequest]
+) -> list[VerificationRequestRead]:
+    group_ids = list({r.group_id for r in requests})
+    groups = {g.id: g for g in await groups_by_id(session, group_ids)}
+    counts = dict(
+        (
+            await session.execute(
+                select(Membership.group_id, func.count())
+                .where(
+                    Membership.group_id.in_(group_ids),
+                    Membership.status == MembershipStatus.active.value,
+                )
+                .group_by(Membership.group_id)
+            )
+        ).all()
+    )
+    names = await display_names(session, (r.requested_by for r in requests))
+    return [
+        VerificationRequestRead(
+            id=r.id,
+            group=VerificationGroup(
+                id=r.group_id,
+                name=groups[r.group_id].name,
+                area=groups[r.group_id].area,
+                member_count=int(counts.get(r.group_id, 0)),
+            ),
+            message=r.message,
+            requested_by=names.get(r.requested_by) if r.requested_by else None,
+            open=r.open,
+            created_at=r.created_at,
+        )
+        for r in requests
+    ]
+
+
+async def list_verification_requests(
+    session: AsyncSession, user: User, limit: int, cursor: str | None
+) -> Page[VerificationRequestRead]:
+    """Open requests the caller may decide on: inside their jurisdiction, or all (admin)."""
+    if user.role not in (Role.agency, Role.admin):
+        raise forbidden("Verification requests are for agency officers and admins.")
+    stmt = (
+        select(VerificationRequest)
+        .join(Group, Group.id == VerificationRequest.group_id)
+        .where(VerificationRequest.open.is_(True), Group.archived_at.is_(None))
+    )
+    if user.role == Role.agency:
+        if not user.jurisdiction:
+            return Page[VerificationRequestRead](items=[])
+        inside = await index_for(session).within(
+            session, GEO_COLLECTION, from_geojson(user.jurisdiction)
+        )
+        stmt = stmt.where(VerificationRequest.group_id.in_(inside))
+    stmt = newest_first(stmt, VerificationRequest.created_at, VerificationRequest.id, cursor, limit)
+    rows = list((await session.execute(stmt)).scalars().all())
+    page = page_of(rows, limit, lambda r: (r.created_at, r.id), lambda r: r)
+    return Page[VerificationRequestRead](
+        items=await _request_reads(session, page.items), next_cursor=page.next_cursor
+    )
+
+
+async def load_group_to_vet(session: AsyncSession, group_id: uuid.UUID, user: User) -> Group:
+    """The group, for an officer who may decide on it; 404 to whoever may not see it."""
+    group = await session.get(Group, group_id)
+    if group is None or group.archived_at is not None:
+        raise not_found("group")
+    if _may_vet(user, group):
+        return group
+    await load_group(session, group_id, user)  # 404 when it does not exist for them
+    raise forbidden(
+        "Groups are verified by an agency officer whose jurisdiction holds the whole "
+        "area, or by an admin."
+    )
+
+
+async def decide_verification(
+    session: AsyncSession, group: Group, by: User | None, data: VerificationDecide
+) -> VerificationDecisionRead:
+    """An officer's (or, with `by` None, an operator's) decision on a group."""
+    decision = Decision(data.decision)
+    state = Verification(group.verification)
+    if decision == Decision.verified and state == Verification.verified:
+        raise conflict("The group is already verified.", kind="already-verified")
+    if decision == Decision.rejected and state != Verification.pending:
+        raise conflict(
+            "Only a pending request can be rejected; suspend a verified group instead.",
+            kind="not-pending",
+        )
+    if decision == Decision.suspended and state == Verification.suspended:
+        raise conflict("The group is already suspended.", kind="already-suspended")
+    if decision != Decision.verified and not data.note:
+        raise invalid("note", "a reason for the owner is required to reject or suspend")
+    request = (
+        await session.execute(
+            select(VerificationRequest).where(
+                VerificationRequest.group_id == group.id, VerificationRequest.open.is_(True)
+            )
+        )
+    ).scalar_one_or_none()
+    if request is not None:
+        request.open = False
+    record = await _record_decision(
+        session, group, by, decision, data.note, request.id if request else None
+    )
+    return VerificationDecisionRead(
+        id=record.id,
+        group_id=group.id,
+        decision=decision,
+        note=record.note,
+        decided_by=by.display_name if by else None,
+        verification=Verification(group.verification),
+        created_at=record.created_at,
+    )
+
+
+async def owner_ids(session: AsyncSession, group_id: uuid.UUID) -> set[uuid.UUID]:
+    stmt = select(Membership.user_id).where(
+        Membership.group_id == group_id,
+        Membership.role == GroupRole.owner.value,
+        Membership.status == MembershipStatus.active.value,
+    )
+    return set((await session.execute(stmt)).scalars())
+
+
+async def groups_by_id(session: AsyncSession, group_ids: list[uuid.UUID]) -> list[Group]:
+    return list((await session.execute(select(Group).where(Group.id.in_(group_ids)))).scalars())

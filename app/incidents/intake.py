@@ -28,13 +28,14 @@ from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import idempotency
+from app.auth.names import display_names
 from app.db import new_id, utcnow
 from app.geo.index import index_for
 from app.geo.privacy import snap
 from app.geo.shapes import Circle
 from app.incidents.models import Incident, IncidentStatus
 from app.incidents.schemas import IncidentCreate
-from app.incidents.service import GEO_COLLECTION, ReportFields, names_of, to_read
+from app.incidents.service import GEO_COLLECTION, ReportFields, to_read
 from app.problems import Problem, invalid, too_many_requests, unauthenticated
 from app.push import outbox
 from app.ratelimit import RateLimiter
@@ -182,7 +183,7 @@ class ReportIntake:
         """One transaction for the batch; the answer (or problem) of each report, in order."""
         outcomes: list[dict[str, Any] | Exception | None] = [None] * len(batch)
         async with self.sessionmaker() as session, session.begin():
-            names = await names_of(session, {r.user_id for r in batch})
+            names = await display_names(session, {r.user_id for r in batch})
             keyed = [k for r in batch if (k := r.idempotency_key) is not None]
             stored = await idempotency.stored(session, IDEMPOTENCY_SCOPE, keyed) if keyed else {}
             accepted: list[int] = []

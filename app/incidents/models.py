@@ -33,6 +33,8 @@ class Incident(Base):
     __table_args__ = (
         Index("ix_incidents_reported_at_id", "reported_at", "id"),
         Index("ix_incidents_reporter_id", "reporter_id"),
+        # What non-moderators' area filters and statistics search (app.incidents.service).
+        Index("ix_incidents_snapped_lat", "snapped_lat", "snapped_lon"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)

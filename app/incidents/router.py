@@ -134,7 +134,7 @@ async def read_incident(
     incident_id: uuid.UUID, user: CurrentUser, session: SessionDep
 ) -> IncidentRead:
     incident, viewer = await service.load_incident(session, user, incident_id)
-    return await service.incident_read(session, incident, viewer.exact)
+    return await service.incident_read(session, incident, viewer)
 
 
 @router.post(
@@ -149,7 +149,7 @@ async def transition_incident(
     forwarded → resolved."""
     incident, viewer = await service.load_incident(session, user, incident_id)
     incident = await service.transition(session, user, incident, viewer, data)
-    return await service.incident_read(session, incident, True)
+    return await service.incident_read(session, incident, viewer)
 
 
 @router.get(

@@ -18,7 +18,13 @@ class IncidentCreate(RequestModel):
     occurred_at: AwareDatetime
     location: PointGeometry
     accuracy_m: Annotated[float, Field(ge=0, le=10_000)] | None = None
-    anonymous: bool = True
+    anonymous: bool = Field(
+        default=True,
+        description="Anonymous to neighbours and to watch-group coordinators: who filed the "
+        "report is seen only by the agency (police or council) officers whose jurisdiction "
+        "holds its location, and by the service's admins. Named (false): members of the "
+        "groups around it see your display name.",
+    )
 
 
 class Reporter(BaseModel):
@@ -33,14 +39,18 @@ class IncidentRead(ResponseModel):
     occurred_at: datetime
     reported_at: datetime
     location: dict[str, Any] = Field(
-        description="Exact for the reporter and moderators; snapped to a ~250 m grid for others"
+        description="Exact for the reporter and moderators (a verified group's coordinators, "
+        "for reports since its verification; agency officers whose jurisdiction holds it; "
+        "admins); snapped to a ~250 m grid for others"
     )
     location_exact: bool
     accuracy_m: float | None = None
     status: IncidentStatus
     anonymous: bool
     reporter: Reporter | None = Field(
-        default=None, description="Absent for anonymous reports, except to moderators"
+        default=None,
+        description="Absent for anonymous reports, except to the reporter, agency officers "
+        "whose jurisdiction holds the report, and admins",
     )
     police_reference: str | None = None
 

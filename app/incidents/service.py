@@ -1,29 +1,36 @@
 """Incident rules: who sees a report and how exactly, submission, moderation, statistics.
 
-A report is visible to its reporter, to active members of every group whose area
-contains it, to agency users whose jurisdiction contains it, and to admins. The
-reporter and moderators (that group's coordinators and owner, such agency users,
-admins) see the exact location and who reported it; everyone else sees the location
-snapped to a coarse grid, and the reporter's display name only if they chose to be named.
+Who sees a report, and how:
+- its reporter: everything;
+- moderators see the exact point and moderate: the coordinators and owner of a
+  *verified* group whose area holds the point (only reports submitted since the group
+  was verified), agency officers whose jurisdiction holds it, admins;
+- who filed an anonymous report: only such agency officers and admins (officers);
+- active members of a group whose area holds the *snapped* point see that point, and
+  the reporter's display name only if they chose to be named.
+Non-moderators are matched on the snapped point everywhere (listing, filters,
+statistics, events), so that no group area, drawn however small, says more than it.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 
+import numpy as np
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import Role, User
+from app.auth.names import display_names
 from app.categories import Category
 from app.db import raw_uuid, utcnow
 from app.geo.index import index_for
-from app.geo.shapes import Circle, Shape, from_geojson, intersects
+from app.geo.shapes import Circle, Shape, circles_touching, from_geojson, intersects
 from app.groups import service as groups_service
+from app.groups.models import Group, Verification
 from app.groups.service import GroupAccess
 from app.incidents.models import (
     TRANSITIONS,
@@ -55,36 +62,62 @@ COUNTED_AS_VERIFIED = (IncidentStatus.verified, IncidentStatus.forwarded, Incide
 @dataclass(frozen=True)
 class Viewer:
     can_see: bool
-    moderator: bool  # of the place: its groups' coordinators, agency, admin
+    moderator: bool  # sees the exact point and moderates: see `viewer_of`
     reporter: bool
+    officer: bool = False  # agency (jurisdiction) or admin: sees who filed anonymously
 
     @property
     def exact(self) -> bool:
         return self.moderator or self.reporter
 
+    @property
+    def reveals_reporter(self) -> bool:
+        return self.officer or self.reporter
 
-async def _visible_ids(session: AsyncSession, user: User) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
-    """Reports in the areas where `user` sees them, and in those where they moderate them.
 
-    One index query per area: the moderated set is a part of the seen one.
-    """
-    areas = [
-        (from_geojson(group.area), role in groups_service.MODERATOR_ROLES)
-        for group, role in await groups_service.active_memberships(session, user.id)
-    ]
-    if user.role == Role.agency and user.jurisdiction:
-        areas.append((from_geojson(user.jurisdiction), True))
-    seen: set[uuid.UUID] = set()
+@dataclass(frozen=True)
+class Reach:
+    """What one (non-admin) user may list: report ids by how they see them."""
+
+    member: set[uuid.UUID]  # the snapped point lies in one of their groups' areas
+    moderated: set[uuid.UUID]  # they see the exact point (and moderate)
+    officer: set[uuid.UUID]  # agency: inside their jurisdiction
+
+    @property
+    def visible(self) -> set[uuid.UUID]:
+        return self.member | self.moderated
+
+
+def moderates_since(group: Group, role: str | None) -> datetime | None:
+    """From when a member in `role` moderates the group's reports: only the coordinators
+    and owner of a verified group, and only what was reported after it was verified."""
+    if role not in groups_service.MODERATOR_ROLES:
+        return None
+    if group.verification != Verification.verified.value:
+        return None
+    return group.verified_at
+
+
+async def _reach(session: AsyncSession, user: User) -> Reach:
+    """Non-moderators are matched on the snapped point they are shown, so that no group
+    area, however small or however placed, tells them more than that point does."""
+    member: set[uuid.UUID] = set()
     moderated: set[uuid.UUID] = set()
-    for shape, moderates in areas:
-        ids = await _ids_in(session, [shape])
-        seen |= ids
-        if moderates:
-            moderated |= ids
-    return seen, moderated
+    officer: set[uuid.UUID] = set()
+    for group, role in await groups_service.active_memberships(session, user.id):
+        area = from_geojson(group.area)
+        member |= await _snapped_ids_in(session, area)
+        since = moderates_since(group, role)
+        if since is not None:
+            moderated |= await _reported_since(session, await _ids_in(session, [area]), since)
+    if user.role == Role.agency and user.jurisdiction:
+        officer = await _ids_in(session, [from_geojson(user.jurisdiction)])
+        moderated |= officer
+    return Reach(member, moderated, officer)
 
 
 async def _ids_in(session: AsyncSession, shapes: list[Shape]) -> set[uuid.UUID]:
+    """Reports whose exact point lies in one of `shapes` (for moderators' eyes)."""
     index = index_for(session)
     ids: set[uuid.UUID] = set()
     with offloaded():  # a large area holds many reports
@@ -93,35 +126,131 @@ async def _ids_in(session: AsyncSession, shapes: list[Shape]) -> set[uuid.UUID]:
     return ids
 
 
+async def _snapped_ids_in(session: AsyncSession, shape: Shape) -> set[uuid.UUID]:
+    """Reports whose snapped point lies in `shape`: the box on the snapped columns' index
+    narrows, the same exact test as the geo index decides."""
+    ids: set[uuid.UUID] = set()
+    with offloaded():
+        for west, south, east, north in shape.boxes():
+            rows = (
+                await session.execute(
+                    select(Incident.id, Incident.snapped_lon, Incident.snapped_lat).where(
+                        Incident.snapped_lat.between(south, north),
+                        Incident.snapped_lon.between(west, east),
+                    )
+                )
+            ).all()
+            if not rows:
+                continue
+            lon = np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows))
+            lat = np.fromiter((r[2] for r in rows), dtype=np.float64, count=len(rows))
+            inside = circles_touching(shape, lon, lat, np.zeros(len(rows)))
+            ids.update(r[0] for r, hit in zip(rows, inside, strict=True) if hit)
+    return ids
+
+
+async def _reported_since(
+    session: AsyncSession, ids: set[uuid.UUID], since: datetime
+) -> set[uuid.UUID]:
+    found: set[uuid.UUID] = set()
+    for chunk in chunks(sorted(ids)):
+        rows = await session.execute(
+            select(Incident.id).where(Incident.id.in_(chunk), Incident.reported_at >= since)
+        )
+        found.update(rows.scalars())
+    return found
+
+
+async def _in_area(
+    session: AsyncSession, shape: Shape, exact_ids: set[uuid.UUID] | None
+) -> set[uuid.UUID]:
+    """Reports in `shape` as a caller sees them: by the exact point for those in
+    `exact_ids` (None: all of them), by the snapped point for the rest."""
+    exact_in = await _ids_in(session, [shape])
+    if exact_ids is None:
+        return exact_in
+    return (exact_in & exact_ids) | (await _snapped_ids_in(session, shape) - exact_ids)
+
+
+async def exact_ids_of(session: AsyncSession, user: User) -> set[uuid.UUID] | None:
+    """The reports `user` sees exactly (None: all, for admins)."""
+    if user.role == Role.admin:
+        return None
+    mine = await session.execute(select(Incident.id).where(Incident.reporter_id == user.id))
+    return (await _reach(session, user)).moderated | set(mine.scalars())
+
+
 async def groups_containing(session: AsyncSession, incident: Incident) -> list[uuid.UUID]:
-    """The groups whose area holds the incident's exact place."""
+    """The groups whose area holds the incident's exact place (whose moderators' it is)."""
     return await index_for(session).intersecting(
         session, "group", Circle(incident.lon, incident.lat)
     )
 
 
-async def outside_every_group(
-    session: AsyncSession, points: dict[uuid.UUID, tuple[float, float]]
-) -> set[uuid.UUID]:
-    """Of these reports (id → lon, lat), those no group's area holds: most reports, as
-    the dispatcher sees them, found for a whole batch at once."""
-    groups = await index_for(session).intersecting_each(
-        session, "group", {i: Circle(lon, lat) for i, (lon, lat) in points.items()}
+async def groups_showing(session: AsyncSession, incident: Incident) -> list[uuid.UUID]:
+    """The groups whose area holds the snapped point: whose members see the report."""
+    return await index_for(session).intersecting(
+        session, "group", Circle(incident.snapped_lon, incident.snapped_lat)
     )
-    return {incident_id for incident_id, found in groups.items() if not found}
+
+
+async def outside_every_group(
+    session: AsyncSession, points: dict[uuid.UUID, tuple[float, float, float, float]]
+) -> set[uuid.UUID]:
+    """Of these reports (id → exact lon, lat, snapped lon, lat), those no group's area
+    holds by either point: most reports, as the dispatcher sees them, found for a whole
+    batch at once."""
+    index = index_for(session)
+    shapes = {
+        (i, which): Circle(p[2 * which], p[2 * which + 1])
+        for i, p in points.items()
+        for which in (0, 1)
+    }
+    found = await index.intersecting_each(session, "group", shapes)
+    return {i for i in points if not found[(i, 0)] and not found[(i, 1)]}
+
+
+async def hearers(session: AsyncSession, incident: Incident) -> set[uuid.UUID]:
+    """Who is told of a new report: the members of the groups that show it, and the
+    moderators of the verified groups whose area holds it."""
+    showing = await groups_showing(session, incident)
+    users = await groups_service.member_ids(session, showing) if showing else set()
+    exact = [g for g in await groups_containing(session, incident) if g not in showing]
+    if exact:
+        groups = await groups_service.groups_by_id(session, exact)
+        moderating = [
+            g.id
+            for g in groups
+            if g.verification == Verification.verified.value
+            and g.verified_at is not None
+            and incident.reported_at >= g.verified_at
+        ]
+        if moderating:
+            users |= await groups_service.member_ids(session, moderating, moderators_only=True)
+    return users
 
 
 async def viewer_of(session: AsyncSession, user: User, incident: Incident) -> Viewer:
     reporter = incident.reporter_id == user.id
     if user.role == Role.admin:
-        return Viewer(True, True, reporter)
-    point = Circle(incident.lon, incident.lat)
-    groups = await groups_containing(session, incident)
-    roles = set((await groups_service.roles_in(session, user.id, groups)).values())
-    moderator = bool(roles & set(groups_service.MODERATOR_ROLES))
-    if user.role == Role.agency and user.jurisdiction:
-        moderator = moderator or intersects(from_geojson(user.jurisdiction), point)
-    return Viewer(bool(roles) or moderator or reporter, moderator, reporter)
+        return Viewer(True, True, reporter, officer=True)
+    officer = bool(
+        user.role == Role.agency
+        and user.jurisdiction
+        and intersects(from_geojson(user.jurisdiction), Circle(incident.lon, incident.lat))
+    )
+    moderator = officer
+    if not moderator:
+        exact_groups = await groups_containing(session, incident)
+        for group, role in await groups_service.active_memberships(session, user.id, exact_groups):
+            since = moderates_since(group, role)
+            if since is not None and incident.reported_at >= since:
+                moderator = True
+                break
+    member = bool(
+        await groups_service.roles_in(session, user.id, await groups_showing(session, incident))
+    )
+    return Viewer(member or moderator or reporter, moderator, reporter, officer)
 
 
 async def load_incident(
@@ -136,11 +265,16 @@ async def load_incident(
     return incident, viewer
 
 
-async def incident_read(session: AsyncSession, incident: Incident, exact: bool) -> IncidentRead:
-    """One report as a viewer sees it (`exact`: reporter or moderator)."""
-    names = await names_of(session, {incident.reporter_id})
+async def incident_read(
+    session: AsyncSession, incident: Incident, viewer: Viewer | None
+) -> IncidentRead:
+    """One report as `viewer` sees it (None: as the public, a member, sees it)."""
+    names = await display_names(session, {incident.reporter_id})
     return to_read(
-        incident, exact, names.get(incident.reporter_id) if incident.reporter_id else None
+        incident,
+        viewer.exact if viewer else False,
+        names.get(incident.reporter_id) if incident.reporter_id else None,
+        reveal=viewer.reveals_reporter if viewer else False,
     )
 
 
@@ -163,12 +297,17 @@ class ReportFields(Protocol):
     police_reference: str | None
 
 
-def to_read(incident: ReportFields, exact: bool, reporter_name: str | None) -> IncidentRead:
+def to_read(
+    incident: ReportFields, exact: bool, reporter_name: str | None, reveal: bool | None = None
+) -> IncidentRead:
+    """`exact`: the viewer sees the exact point; `reveal` (default: as `exact`, for the
+    reporter): they see who filed an anonymous report, which only officers do."""
     lon, lat = (
         (incident.lon, incident.lat) if exact else (incident.snapped_lon, incident.snapped_lat)
     )
+    reveal = exact if reveal is None else reveal
     reporter = None
-    if reporter_name is not None and (exact or not incident.anonymous):
+    if reporter_name is not None and (reveal or not incident.anonymous):
         reporter = Reporter(id=incident.reporter_id if exact else None, display_name=reporter_name)
     return IncidentRead(
         id=incident.id,
@@ -186,14 +325,6 @@ def to_read(incident: ReportFields, exact: bool, reporter_name: str | None) -> I
     )
 
 
-async def names_of(session: AsyncSession, ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, str]:
-    wanted = [i for i in ids if i is not None]
-    if not wanted:
-        return {}
-    rows = await session.execute(select(User.id, User.display_name).where(User.id.in_(wanted)))
-    return {user_id: name for user_id, name in rows.all()}
-
-
 @dataclass(frozen=True)
 class IncidentFilters:
     group_id: uuid.UUID | None = None
@@ -206,15 +337,19 @@ class IncidentFilters:
 async def list_incidents(
     session: AsyncSession, user: User, filters: IncidentFilters, limit: int, cursor: str | None
 ) -> Page[IncidentRead]:
-    seen_ids, moderated_ids = await _visible_ids(session, user)
-    # The ids the caller may list (None: all, for admins), narrowed by the group filter.
+    admin = user.role == Role.admin
+    reach = None if admin else await _reach(session, user)
+    mine: set[uuid.UUID] = set()
+    # The ids the caller may list, and those they see exactly (None: all, for admins).
     ids: set[uuid.UUID] | None = None
-    if user.role != Role.admin:
-        mine = await session.execute(select(Incident.id).where(Incident.reporter_id == user.id))
-        ids = seen_ids | set(mine.scalars())
+    exact_ids: set[uuid.UUID] | None = None
+    if reach is not None:
+        own = await session.execute(select(Incident.id).where(Incident.reporter_id == user.id))
+        mine = set(own.scalars())
+        ids, exact_ids = reach.visible | mine, reach.moderated | mine
     if filters.group_id is not None:
         access = await groups_service.load_group(session, filters.group_id, user)
-        in_group = await _ids_in(session, [from_geojson(access.group.area)])
+        in_group = await _in_area(session, from_geojson(access.group.area), exact_ids)
         ids = in_group if ids is None else ids & in_group
     stmt = select(Incident)
     if filters.bbox is not None:
@@ -240,18 +375,16 @@ async def list_incidents(
             rows += result.scalars().all()
         rows.sort(key=lambda i: (i.reported_at, i.id), reverse=True)
         rows = rows[: limit + 1]
-    names = await names_of(session, {r.reporter_id for r in rows})
+    names = await display_names(session, {r.reporter_id for r in rows})
 
     def convert(incident: Incident) -> IncidentRead:
-        exact = (
-            user.role == Role.admin
-            or incident.reporter_id == user.id
-            or incident.id in moderated_ids
-        )
+        exact = exact_ids is None or incident.id in exact_ids
+        reveal = reach is None or incident.id in mine or incident.id in reach.officer
         return to_read(
             incident,
             exact,
             names.get(incident.reporter_id) if incident.reporter_id else None,
+            reveal=reveal,
         )
 
     return page_of(rows, limit, lambda i: (i.reported_at, i.id), convert)
@@ -312,7 +445,7 @@ async def transition(
         },
     )
     if target == IncidentStatus.verified:
-        groups = await groups_containing(session, incident)
+        groups = await groups_showing(session, incident)
         await outbox.emit(
             session,
             "incident.verified",
@@ -337,7 +470,7 @@ async def history(
         .scalars()
         .all()
     )
-    names = await names_of(session, {r.actor_id for r in rows})
+    names = await display_names(session, {r.actor_id for r in rows})
     return [
         StatusChangeRead(
             from_status=IncidentStatus(r.from_status),
@@ -368,7 +501,7 @@ def update_read(
     author = None
     if entry.author_id is not None:
         hidden = entry.author_id == incident.reporter_id and incident.anonymous
-        if viewer.exact or not hidden:
+        if viewer.reveals_reporter or not hidden:
             author = Reporter(
                 id=entry.author_id if viewer.exact else None,
                 display_name=names.get(entry.author_id, ""),
@@ -387,7 +520,7 @@ async def list_updates(
         limit,
     )
     rows = list((await session.execute(stmt)).scalars().all())
-    names = await names_of(session, {r.author_id for r in rows})
+    names = await display_names(session, {r.author_id for r in rows})
     return page_of(
         rows,
         limit,
@@ -461,7 +594,9 @@ async def group_stats(
         raise invalid("from", "must be before `to`")
     if (end - start).days > 366:
         raise invalid("from", "the period may span at most a year")
-    ids = list(await _ids_in(session, [from_geojson(access.group.area)]))
+    # On the point each report is shown to the caller at, as every filter is.
+    area = from_geojson(access.group.area)
+    ids = list(await _in_area(session, area, await exact_ids_of(session, access.user)))
     length = end - start
     with offloaded():
         return GroupStats(

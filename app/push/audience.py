@@ -38,11 +38,10 @@ async def audience_of(session: AsyncSession, event: OutboxEvent) -> Audience | N
         incident = await session.get(Incident, uuid.UUID(payload["incident_id"]))
         if incident is None:
             return None
-        groups = await incidents_service.groups_containing(session, incident)
-        users = await groups_service.member_ids(session, list(groups)) if groups else set()
+        users = await incidents_service.hearers(session, incident)
         if not users:  # outside every group's area, or in empty groups: nobody to tell
             return None
-        public = await incidents_service.incident_read(session, incident, exact=False)
+        public = await incidents_service.incident_read(session, incident, None)
         return Audience(
             dict.fromkeys(users, False),
             {},
@@ -75,6 +74,26 @@ async def audience_of(session: AsyncSession, event: OutboxEvent) -> Audience | N
         realtime = {"group_id": str(group.id), "group_name": group.name}
         if kind == "membership.approved":
             realtime["user_id"] = payload["user_id"]
+    elif kind == "group.verification_decided":
+        group = await session.get(Group, uuid.UUID(payload["group_id"]))
+        if group is None:
+            return None
+        users = await groups_service.owner_ids(session, group.id)
+        silent = dict.fromkeys(users, False)
+        decision = payload["decision"]
+        titles = {
+            "verified": f"{group.name} is now verified",
+            "rejected": f"{group.name} was not verified",
+            "suspended": f"{group.name} is suspended",
+            "area_changed": f"{group.name} needs verifying again: its area changed",
+        }
+        message = {
+            "title": titles.get(decision, f"{group.name}: verification {decision}"),
+            "body": "",
+            "data": {"group_id": str(group.id)},
+        }
+        subject = group.id
+        realtime = {"group_id": str(group.id), "decision": decision}
     elif kind == "incident.status_changed" and payload.get("reporter_id"):
         silent = {uuid.UUID(payload["reporter_id"]): False}
         message = {

@@ -255,11 +255,11 @@ class Dispatcher:
         if not by_incident:
             return set()
         rows = await session.execute(
-            select(Incident.id, Incident.lon, Incident.lat).where(
-                Incident.id.in_(list(by_incident))
-            )
+            select(
+                Incident.id, Incident.lon, Incident.lat, Incident.snapped_lon, Incident.snapped_lat
+            ).where(Incident.id.in_(list(by_incident)))
         )
-        points = {incident_id: (lon, lat) for incident_id, lon, lat in rows}
+        points = {row[0]: (row[1], row[2], row[3], row[4]) for row in rows}
         outside = await incidents_service.outside_every_group(session, points)
         return {by_incident[incident_id] for incident_id in outside}
 

@@ -58,7 +58,7 @@ async def test_coordinator_issues_for_their_group_inside_its_area(
     client: httpx.AsyncClient,
 ) -> None:
     owner = await new_account(client)
-    group = await new_group(client, owner, area=circle(LONDON, 2_000))
+    group = await new_group(client, owner, area=circle(LONDON, 1_500))
     default_area = await issue(client, owner, group_id=group["id"], area=None)
     assert default_area.status_code == 201, default_area.text
     assert default_area.json()["area"] == group["area"]
@@ -67,7 +67,7 @@ async def test_coordinator_issues_for_their_group_inside_its_area(
     assert outside.status_code == 422
     assert outside.json()["errors"][0]["field"] == "area"
     other_owner = await new_account(client)
-    other = await new_group(client, other_owner, area=circle(LONDON, 2_000))
+    other = await new_group(client, other_owner, area=circle(LONDON, 1_500))
     assert (await issue(client, owner, group_id=other["id"])).status_code == 403
     private = await new_group(client, other_owner, visibility="private")
     assert (await issue(client, owner, group_id=private["id"])).status_code == 404
@@ -114,13 +114,13 @@ async def test_group_alert_is_private_to_its_recipients(
         await new_account(client),
         await new_account(client),
     )
-    group = await new_group(client, owner, area=circle(LONDON, 5_000), join_policy="open")
+    group = await new_group(client, owner, area=circle(LONDON, 1_750), join_policy="open")
     for member in (near, far):
         await join(client, member, group["id"])
     await watch(client, near, LONDON, 300)
-    await watch(client, far, (-0.2, 51.52), 300)  # inside the group, outside the alert
+    await watch(client, far, (-0.1076, 51.5072), 300)  # in the group, 1.4 km from the alert
     await watch(client, outsider, LONDON, 300)  # in the area but not a member
-    alert = (await issue(client, owner, group_id=group["id"], area=circle(LONDON, 1_000))).json()
+    alert = (await issue(client, owner, group_id=group["id"], area=circle(LONDON, 800))).json()
     path = f"/v1/alerts/{alert['id']}"
     assert (await client.get(path, headers=near.headers)).status_code == 200
     assert (await client.get(path, headers=owner.headers)).status_code == 200

@@ -9,10 +9,11 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from app.push.models import OutboxEvent
-from tests.auth.factories import Account
+from tests.auth.factories import Account, new_admin
 
-# A 2 km circle in central London, and a square around Camden.
-LONDON = {"type": "Point", "coordinates": [-0.1276, 51.5072], "radius_m": 2_000}
+# A 1.75 km circle in central London (9.6 km², under the unverified groups' limit), and
+# a square around Camden.
+LONDON = {"type": "Point", "coordinates": [-0.1276, 51.5072], "radius_m": 1_750}
 CAMDEN = {
     "type": "Polygon",
     "coordinates": [
@@ -27,6 +28,21 @@ async def new_group(client: httpx.AsyncClient, owner: Account, **fields: Any) ->
     assert answer.status_code == 201, answer.text
     group: dict[str, Any] = answer.json()
     return group
+
+
+async def verify(app: FastAPI, client: httpx.AsyncClient, group_id: str) -> dict[str, Any]:
+    """Have an admin verify the group, as an officer would: its coordinators moderate the
+    reports submitted from now on."""
+
+    admin = await new_admin(app, client)
+    answer = await client.post(
+        f"/v1/groups/{group_id}/verification",
+        headers=admin.headers,
+        json={"decision": "verified"},
+    )
+    assert answer.status_code == 201, answer.text
+    decision: dict[str, Any] = answer.json()
+    return decision
 
 
 async def join(client: httpx.AsyncClient, account: Account, group_id: str) -> httpx.Response:

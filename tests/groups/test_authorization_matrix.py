@@ -8,7 +8,7 @@ not exist to anyone outside it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from app.groups.models import Membership
 from tests.auth.factories import Account, new_account, new_admin
+from tests.conftest import AppFactory
 from tests.groups.factories import invite, new_group
 
 ROLES = ["anonymous", "non_member", "pending", "member", "coordinator", "owner", "agency", "admin"]
@@ -188,6 +189,16 @@ CALLS: dict[str, Call] = {
 def _comparable(answer: httpx.Response) -> dict[str, object]:
     body: dict[str, object] = answer.json()
     return {k: v for k, v in body.items() if k not in ("request_id", "instance")}
+
+
+@pytest.fixture
+async def app_and_client(
+    app_factory: AppFactory,
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    # One owner makes a fresh group for every role asked about: far more than the few
+    # unverified groups a resident may own, which tests/groups/test_verification.py covers.
+    async with app_factory(max_unverified_groups=1_000) as pair:
+        yield pair
 
 
 @pytest.mark.parametrize("endpoint", list(EXPECTED))

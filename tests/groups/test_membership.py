@@ -236,7 +236,7 @@ async def test_discovery_near_a_point_and_by_name(client: httpx.AsyncClient) -> 
         client,
         owner,
         name="Leeds Watch",
-        area={"type": "Point", "coordinates": [-1.55, 53.8], "radius_m": 3_000},
+        area={"type": "Point", "coordinates": [-1.55, 53.8], "radius_m": 1_500},
     )
     ann = await new_account(client)
 

@@ -9,7 +9,7 @@ import httpx
 
 from tests.auth.factories import Account
 
-# Inside tests.groups.factories.LONDON (a 2 km circle around -0.1276, 51.5072).
+# Inside tests.groups.factories.LONDON (a 1.75 km circle around -0.1276, 51.5072).
 SPOT = (-0.1270, 51.5080)
 
 

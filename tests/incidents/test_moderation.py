@@ -7,7 +7,7 @@ import pytest
 from fastapi import FastAPI
 
 from tests.auth.factories import new_account
-from tests.groups.factories import join, new_group, outbox_events
+from tests.groups.factories import join, new_group, outbox_events, verify
 from tests.incidents.factories import report
 
 PATHS = {
@@ -58,6 +58,7 @@ async def reach(
 async def test_every_transition(app: FastAPI, client: httpx.AsyncClient, start: str) -> None:
     owner, reporter = await new_account(client), await new_account(client)
     group = await new_group(client, owner, join_policy="open")
+    await verify(app, client, group["id"])
     await join(client, reporter, group["id"])
     for target in STATES:
         incident = (await report(client, reporter)).json()
@@ -78,6 +79,7 @@ async def test_only_moderators_transition_and_reasons_are_required(
         await new_account(client),
     )
     group = await new_group(client, owner, join_policy="open")
+    await verify(app, client, group["id"])
     for person in (reporter, member):
         await join(client, person, group["id"])
     incident = (await report(client, reporter)).json()
