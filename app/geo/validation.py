@@ -10,7 +10,7 @@ from shapely.validation import explain_validity
 
 from app.geo.schemas import CircleArea, MultiPolygonArea, PolygonArea
 from app.geo.shapes import Circle, PolygonShape, Shape, laea_area_m2, unwrap
-from app.problems import FieldError, Problem
+from app.problems import invalid
 
 MAX_VERTICES = 2_000
 # Beyond this extent an area is far larger than any limit we accept, and the
@@ -86,16 +86,6 @@ def area_shape(area: CircleArea | PolygonArea | MultiPolygonArea, limits: AreaLi
     return polygon_shape(area, limits)
 
 
-def _area_problem(path: str, message: str, code: str = "invalid_area") -> Problem:
-    return Problem(
-        422,
-        f"{path}: {message}",
-        kind="validation-error",
-        title="Invalid request",
-        errors=[FieldError(field=path, message=message, code=code)],
-    )
-
-
 def checked_area(
     field: str, area: CircleArea | PolygonArea | MultiPolygonArea, limits: AreaLimits
 ) -> Shape:
@@ -103,7 +93,7 @@ def checked_area(
     try:
         return area_shape(area, limits)
     except AreaError as exc:
-        raise _area_problem(f"{field}.{exc.path}", exc.message) from exc
+        raise invalid(f"{field}.{exc.path}", exc.message, code="invalid_area") from exc
 
 
 def check_at_least(field: str, shape: Shape, min_radius_m: float, *, given: bool = True) -> None:
@@ -124,4 +114,4 @@ def check_at_least(field: str, shape: Shape, min_radius_m: float, *, given: bool
             f"the area is {have_m2:,.0f} m²; at least {need_m2:,.0f} m² "
             f"(a circle of {min_radius_m:g} metres)"
         )
-    raise _area_problem(f"{field}.{path}" if given else field, message, code="area_too_small")
+    raise invalid(f"{field}.{path}" if given else field, message, code="area_too_small")
