@@ -64,6 +64,20 @@ class Settings(BaseSettings):
     max_photo_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_photos_per_incident: int = Field(default=5, ge=1)
 
+    # Photos and alert reach (issue 14)
+    # A photo's pixels, read from its header and refused above this before decoding: a
+    # small PNG can declare 119 megapixels and take gigabytes once decoded. Phones take
+    # at most ~50. (Pillow's own bomb check stops anything above 100 regardless.)
+    max_photo_megapixels: float = Field(default=50.0, gt=0, le=100)
+    # The long side of a stored photo: enough for any screen, and what is kept and served.
+    photo_max_side_px: int = Field(default=2560, ge=16, le=10_000)
+    # Photos decoded at once per process; each may take a few hundred MB while it is.
+    photo_decode_concurrency: int = Field(default=2, ge=1, le=64)
+    # The smallest alert a coordinator may issue (circle radius; polygons at least the
+    # same area): a smaller one would tell its issuer, through the reach figures, whether
+    # anyone watches a single house. Agency officers and admins keep 25 m.
+    min_alert_radius_m: float = Field(default=200.0, ge=25, le=50_000)
+
     # Run the push dispatcher inside the API process. Default: yes in the embedded shape
     # (SQLite has a single claimer), no in the scaled one (run `nwatch worker`).
     dispatcher_in_process: bool | None = None

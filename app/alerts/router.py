@@ -94,7 +94,9 @@ async def issue_alert(
     data: AlertCreate, user: CurrentUser, session: SessionDep, request: Request
 ) -> AlertRead:
     """Issue a geofenced alert: group coordinators for their group, agency users inside
-    their jurisdiction, admins anywhere."""
+    their jurisdiction, admins anywhere. A coordinator's area is at least a circle of
+    `NW_MIN_ALERT_RADIUS_M` (default 200 m; a polygon at least its area), else 422 naming
+    `area`; agency officers and admins may go down to 25 m."""
     alert = await service.issue_alert(session, request.app.state.settings, user, data)
     return service.to_read(alert)
 
@@ -149,7 +151,8 @@ async def update_alert(
     session: SessionDep,
     request: Request,
 ) -> AlertRead:
-    """A new version replacing this one; it reaches everyone either version reached."""
+    """A new version replacing this one; it reaches everyone either version reached. A new
+    area obeys the same minimum as issuing (200 m for coordinators)."""
     version = await service.update_alert(session, request.app.state.settings, user, alert, data)
     return service.to_read(version)
 
@@ -196,7 +199,8 @@ async def ack_alert(
 async def read_alert_stats(
     alert: AlertFromPath, user: CurrentUser, session: SessionDep
 ) -> AlertStats:
-    """Reach and response, for the issuer: counts only, never who."""
+    """Reach and response, for the issuer: counts only, never who, rounded to two
+    significant figures and "<10" under ten; `median_ack_s` is null under ten acks."""
     return await service.alert_stats(session, user, alert)
 
 

@@ -5,7 +5,15 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, Field, field_validator, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    AwareDatetime,
+    BaseModel,
+    Field,
+    RootModel,
+    field_validator,
+    model_validator,
+)
 
 from app.alerts.models import AckKind, AlertStatus, Certainty, MsgType, Severity, Urgency
 from app.auth.schemas import TimeZone
@@ -146,21 +154,35 @@ class AckRead(ResponseModel):
     created_at: datetime
 
 
+class ReachCount(RootModel[int | Literal["<10"]]):
+    """How many, rounded to two significant figures (123 → 120, 1,234 → 1,200), or the
+    string "<10" under ten: statistical disclosure control, as official statistics do, so
+    that the figures never tell an issuer whether someone watches a spot."""
+
+    root: Annotated[int, Field(ge=10)] | Literal["<10"]
+
+
 class PushCounts(BaseModel):
-    sent: int
-    failed: int
-    pending: int
+    sent: ReachCount
+    failed: ReachCount
+    pending: ReachCount
 
 
 class AckCounts(BaseModel):
-    seen: int
-    acted: int
-    dismissed: int
+    seen: ReachCount
+    acted: ReachCount
+    dismissed: ReachCount
 
 
 class AlertStats(BaseModel):
-    recipients: int
+    """Reach figures of an alert's whole chain, for its issuer: counts only, never who."""
+
+    recipients: ReachCount
     push: PushCounts
-    realtime_delivered: int
+    realtime_delivered: ReachCount
     acks: AckCounts
-    median_ack_s: float | None
+    median_ack_s: float | None = Field(
+        description="Median seconds from issue to each recipient's first acknowledgement; "
+        "null until at least 10 recipients have acknowledged (with fewer it would time "
+        "individual people's answers)"
+    )

@@ -27,12 +27,13 @@ from app.alerts.schemas import (
     AlertStats,
     AlertUpdate,
     PushCounts,
+    ReachCount,
 )
 from app.auth.models import Role, User
 from app.db import utcnow
 from app.geo.index import index_for
 from app.geo.shapes import Shape, contains, from_geojson, intersects
-from app.geo.validation import AreaLimits, checked_area
+from app.geo.validation import AreaLimits, check_at_least, checked_area
 from app.groups import service as groups_service
 from app.groups.models import Group, Verification
 from app.pagination import Page, newest_first, page_of
@@ -52,6 +53,18 @@ EVENT = {
 
 def area_limits(settings: Settings) -> AreaLimits:
     return AreaLimits(min_radius_m=25, max_radius_m=50_000, max_area_km2=settings.max_area_km2)
+
+
+def check_coordinator_reach(
+    settings: Settings, user: User, shape: Shape, *, given: bool = True
+) -> None:
+    """A coordinator (a resident alerting through a group) alerts at least a circle of
+    NW_MIN_ALERT_RADIUS_M, or a polygon of its area: a smaller alert would tell its issuer,
+    through the reach figures, whether anyone watches one house. Agency officers and
+    admins keep the 25 m minimum. `given`: the caller sent the area (else the group's)."""
+    if user.role in (Role.agency, Role.admin):
+        return
+    check_at_least("area", shape, settings.min_alert_radius_m, given=given)
 
 
 def is_active(alert: Alert, now: datetime | None = None) -> bool:
@@ -113,12 +126,14 @@ async def _authorise(
         groups_service.require_moderator(access)
         group_shape = from_geojson(access.group.area)
         if area is None:
+            check_coordinator_reach(settings, user, group_shape, given=False)
             return (
                 "admin" if access.role is None else "coordinator",
                 access.group.area,
                 group_shape,
             )
         shape = checked_area("area", area, area_limits(settings))
+        check_coordinator_reach(settings, user, shape)
         if not contains(group_shape, shape):
             raise invalid("area", "must lie within the group's area", code="outside_group")
         return ("admin" if access.role is None else "coordinator", area.model_dump(), shape)
@@ -293,6 +308,7 @@ async def update_alert(
     shape = None
     if data.area is not None:
         shape = checked_area("area", data.area, area_limits(settings))
+        check_coordinator_reach(settings, user, shape)
         if alert.group_id is not None:
             group = await session.get(Group, alert.group_id)
             if group is not None and not contains(from_geojson(group.area), shape):
@@ -423,8 +439,28 @@ async def ack_alert(
     return ack, True
 
 
+# Reach figures under this are shown as "<10" (statistical disclosure control).
+DISCLOSURE_FLOOR = 10
+
+
+def disclosed(count: int) -> int | Literal["<10"]:
+    """`count` rounded half up to two significant figures, or "<10" under ten: 123 →
+    120, 1,234 → 1,200. A small or exact count would tell an issuer whether someone
+    watches a spot."""
+    count = int(count)
+    if count < DISCLOSURE_FLOOR:
+        return "<10"
+    step: int = 10 ** max(0, len(str(count)) - 2)
+    return (count + step // 2) // step * step
+
+
+def reach(count: int) -> ReachCount:
+    return ReachCount(disclosed(count))
+
+
 async def alert_stats(session: AsyncSession, user: User, alert: Alert) -> AlertStats:
-    """Counts only: never who was in the area or who acknowledged."""
+    """Counts only, never who was in the area or who acknowledged; and rounded (see
+    `disclosed`), so that they cannot tell whether anyone watches a spot either."""
     if not _may_manage(user, alert, await _is_group_moderator(session, user, alert.group_id)):
         raise forbidden("Only the issuer, the group's coordinators or an admin see statistics.")
     versions = await chain(session, alert)
@@ -453,16 +489,19 @@ async def alert_stats(session: AsyncSession, user: User, alert: Alert) -> AlertS
         ).all()
     )
     return AlertStats(
-        recipients=len(recipients),
+        recipients=reach(len(recipients)),
         push=PushCounts(
-            sent=int(pushes.get("sent", 0)),
-            failed=int(pushes.get("failed", 0)),
-            pending=int(pushes.get("pending", 0)),
+            sent=reach(pushes.get("sent", 0)),
+            failed=reach(pushes.get("failed", 0)),
+            pending=reach(pushes.get("pending", 0)),
         ),
         # WebSocket deliveries come with the realtime issue.
-        realtime_delivered=0,
-        acks=AckCounts(**{k.value: int(counts.get(k.value, 0)) for k in AckKind}),
-        median_ack_s=round(statistics.median(delays), 3) if delays else None,
+        realtime_delivered=reach(0),
+        acks=AckCounts(**{k.value: reach(counts.get(k.value, 0)) for k in AckKind}),
+        # With few acks the median would time one person's answer.
+        median_ack_s=(
+            round(statistics.median(delays), 3) if len(delays) >= DISCLOSURE_FLOOR else None
+        ),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from shapely.geometry import MultiPolygon, Polygon
@@ -9,7 +10,7 @@ from shapely.validation import explain_validity
 
 from app.geo.schemas import CircleArea, MultiPolygonArea, PolygonArea
 from app.geo.shapes import Circle, PolygonShape, Shape, laea_area_m2, unwrap
-from app.problems import FieldError, Problem
+from app.problems import invalid
 
 MAX_VERTICES = 2_000
 # Beyond this extent an area is far larger than any limit we accept, and the
@@ -92,11 +93,25 @@ def checked_area(
     try:
         return area_shape(area, limits)
     except AreaError as exc:
-        path = f"{field}.{exc.path}"
-        raise Problem(
-            422,
-            f"{path}: {exc.message}",
-            kind="validation-error",
-            title="Invalid request",
-            errors=[FieldError(field=path, message=exc.message, code="invalid_area")],
-        ) from exc
+        raise invalid(f"{field}.{exc.path}", exc.message, code="invalid_area") from exc
+
+
+def check_at_least(field: str, shape: Shape, min_radius_m: float, *, given: bool = True) -> None:
+    """A 422 naming `field` unless `shape` is at least a circle of `min_radius_m`: a
+    circle by its radius, a polygon by its area (π·r²). `given`: the caller sent this
+    area (the error names its member), rather than it being a default."""
+    if isinstance(shape, Circle):
+        if shape.radius_m >= min_radius_m:
+            return
+        path, message = "radius_m", f"must be at least {min_radius_m:g} metres"
+    else:
+        need_m2 = math.pi * min_radius_m**2
+        have_m2 = laea_area_m2(shape.unwrapped)
+        if have_m2 >= need_m2:
+            return
+        path = "coordinates"
+        message = (
+            f"the area is {have_m2:,.0f} m²; at least {need_m2:,.0f} m² "
+            f"(a circle of {min_radius_m:g} metres)"
+        )
+    raise invalid(f"{field}.{path}" if given else field, message, code="area_too_small")

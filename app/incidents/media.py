@@ -25,10 +25,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, UTCDateTime, new_id, utcnow
 from app.problems import Problem, conflict
+from app.settings import Settings
 
 pillow_heif.register_heif_opener()
-# A photo from a phone is at most ~50 megapixels; anything bigger is a decompression bomb.
-Image.MAX_IMAGE_PIXELS = 60_000_000
+# A backstop only: `clean_image` refuses anything above NW_MAX_PHOTO_MEGAPIXELS (at most
+# 100) from the header, before decoding. Pillow warns above this and refuses at twice it
+# (DecompressionBombError, answered as the same 413).
+Image.MAX_IMAGE_PIXELS = 100_000_000
 
 # Pillow format → (what we store, its media type)
 FORMATS = {
@@ -94,26 +97,63 @@ class CleanImage:
     height: int
 
 
-def clean_image(raw: bytes) -> CleanImage:
-    """Decode by content (never by name or header) and re-encode the pixels only."""
+@dataclass(frozen=True)
+class PhotoLimits:
+    max_megapixels: float
+    max_side_px: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> PhotoLimits:
+        return cls(settings.max_photo_megapixels, settings.photo_max_side_px)
+
+    @property
+    def max_pixels(self) -> int:
+        return int(self.max_megapixels * 1_000_000)
+
+
+def too_many_pixels(limits: PhotoLimits, size: tuple[int, int] | None = None) -> Problem:
+    declared = (
+        f"The photo is {size[0]} x {size[1]} pixels ({size[0] * size[1] / 1e6:.1f} megapixels)"
+        if size
+        else "The photo declares more pixels than any camera takes"
+    )
+    return Problem(
+        413,
+        f"{declared}; at most {limits.max_megapixels:g} megapixels are accepted.",
+        kind="too-many-pixels",
+    )
+
+
+def _scaled(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    scale = min(1.0, max_side / max(size))
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
+def clean_image(raw: bytes, limits: PhotoLimits) -> CleanImage:
+    """Decode by content (never by name or header) and re-encode the pixels only.
+
+    The size is judged from the header before a single pixel is decoded; a JPEG is
+    decoded at the smallest DCT scale that still covers the stored size (`draft`), and
+    every photo is stored at most `limits.max_side_px` on its long side.
+    """
     try:
-        with Image.open(io.BytesIO(raw)) as probe:
-            kind = probe.format
-        if kind not in FORMATS:
-            raise Problem(
-                415, "Photos must be JPEG, PNG, WebP or HEIC.", kind="unsupported-media-type"
-            )
         with Image.open(io.BytesIO(raw)) as image:
+            kind = image.format
+            if kind not in FORMATS:
+                raise Problem(
+                    415, "Photos must be JPEG, PNG, WebP or HEIC.", kind="unsupported-media-type"
+                )
+            if image.width * image.height > limits.max_pixels:
+                raise too_many_pixels(limits, image.size)
+            if kind == "JPEG":
+                image.draft(None, _scaled(image.size, limits.max_side_px))
+            image.thumbnail((limits.max_side_px, limits.max_side_px))
             image.load()
             # Bake the EXIF orientation into the pixels before the EXIF goes.
             upright = ImageOps.exif_transpose(image)
-    except (
-        UnidentifiedImageError,
-        OSError,
-        SyntaxError,
-        ValueError,
-        Image.DecompressionBombError,
-    ) as exc:
+    except Image.DecompressionBombError as exc:
+        raise too_many_pixels(limits) from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise Problem(
             415,
             "The file is not a readable JPEG, PNG, WebP or HEIC image.",
@@ -132,6 +172,24 @@ def clean_image(raw: bytes) -> CleanImage:
     return CleanImage(out.getvalue(), content_type, pixels.width, pixels.height)
 
 
+class PhotoCleaner:
+    """Cleans photos off the event loop, at most `concurrency` at once in this process:
+    each decode may hold a few hundred MB, so a burst of uploads waits its turn instead of
+    exhausting memory."""
+
+    def __init__(self, limits: PhotoLimits, concurrency: int) -> None:
+        self.limits = limits
+        self._gate = asyncio.Semaphore(concurrency)
+
+    @classmethod
+    def of(cls, settings: Settings) -> PhotoCleaner:
+        return cls(PhotoLimits.of(settings), settings.photo_decode_concurrency)
+
+    async def clean(self, raw: bytes) -> CleanImage:
+        async with self._gate:
+            return await asyncio.to_thread(clean_image, raw, self.limits)
+
+
 async def count_for(session: AsyncSession, incident_id: uuid.UUID) -> int:
     return int(
         await session.scalar(
@@ -148,10 +206,11 @@ async def attach(
     uploader_id: uuid.UUID,
     raw: bytes,
     max_photos: int,
+    cleaner: PhotoCleaner,
 ) -> Media:
     if await count_for(session, incident_id) >= max_photos:
         raise conflict(f"A report can have at most {max_photos} photos.", kind="too-many-photos")
-    clean = await asyncio.to_thread(clean_image, raw)
+    clean = await cleaner.clean(raw)
     media = Media(
         incident_id=incident_id,
         uploader_id=uploader_id,

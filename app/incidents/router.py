@@ -14,7 +14,7 @@ from app.db import SessionDep
 from app.groups.deps import GroupFromPath
 from app.incidents import service
 from app.incidents.intake import ReportIntake
-from app.incidents.media import Media, attach
+from app.incidents.media import Media, PhotoCleaner, attach
 from app.incidents.models import IncidentStatus
 from app.incidents.schemas import (
     CategoryRead,
@@ -208,6 +208,15 @@ async def read_group_stats(
     return await service.group_stats(session, access, start, end)
 
 
+def _photo_cleaner(request: Request) -> PhotoCleaner:
+    """The app's one cleaner (its decode limit is per process), made on first use."""
+    state = request.app.state
+    if getattr(state, "photo_cleaner", None) is None:
+        state.photo_cleaner = PhotoCleaner.of(state.settings)
+    cleaner: PhotoCleaner = state.photo_cleaner
+    return cleaner
+
+
 @router.post(
     "/incidents/{incident_id}/media",
     status_code=status.HTTP_201_CREATED,
@@ -222,7 +231,10 @@ async def upload_incident_photo(
     request: Request,
 ) -> MediaRead:
     """Attach a photo (JPEG, PNG, WebP or HEIC, judged by content). Every piece of
-    metadata, above all GPS, is removed before it is stored."""
+    metadata, above all GPS, is removed before it is stored. A photo of more than
+    `NW_MAX_PHOTO_MEGAPIXELS` (default 50) is refused (413, `too-many-pixels`) from its
+    header, before decoding; one larger than `NW_PHOTO_MAX_SIDE_PX` (default 2560) on its
+    long side is stored downscaled to it (the answer gives the stored size)."""
     settings = request.app.state.settings
     incident, viewer = await service.load_incident(session, user, incident_id)
     if not (viewer.reporter or viewer.moderator):
@@ -239,6 +251,7 @@ async def upload_incident_photo(
         user.id,
         raw,
         settings.max_photos_per_incident,
+        _photo_cleaner(request),
     )
     return MediaRead(
         id=media.id,

@@ -216,10 +216,10 @@ async def test_acks_are_idempotent_and_stats_count_only(
     stats = await client.get(f"{path}/stats", headers=officer.headers)
     assert stats.status_code == 200
     body = stats.json()
-    assert body["recipients"] == 3
-    assert body["acks"] == {"seen": 1, "acted": 1, "dismissed": 1}
-    assert body["median_ack_s"] is not None
-    assert body["median_ack_s"] >= 0
+    # Counted, but shown rounded: under ten is "<10", and two acks time no median.
+    assert body["recipients"] == "<10"
+    assert body["acks"] == {"seen": "<10", "acted": "<10", "dismissed": "<10"}
+    assert body["median_ack_s"] is None
     assert set(body) == {"recipients", "push", "realtime_delivered", "acks", "median_ack_s"}
     assert (await client.get(f"{path}/stats", headers=residents[0].headers)).status_code == 403
 
@@ -237,7 +237,7 @@ async def test_test_alerts_reach_only_the_issuer_and_exercises_say_so(
     stats = (
         await client.get(f"/v1/alerts/{test_alert['id']}/stats", headers=officer.headers)
     ).json()
-    assert stats["recipients"] == 1
+    assert stats["recipients"] == "<10"  # the issuer alone; rounded like any reach figure
     exercise = (await issue(client, officer, status="exercise")).json()
     assert exercise["exercise"] is True
     mine = (await client.get("/v1/alerts", headers=resident.headers)).json()["items"]

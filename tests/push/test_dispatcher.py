@@ -79,7 +79,7 @@ async def test_alert_fan_out_respects_devices_and_preferences(
     await drain(dispatcher)  # nothing twice
     assert len(sender.sent) == 3
     stats = (await client.get(f"/v1/alerts/{alert['id']}/stats", headers=officer.headers)).json()
-    assert stats["push"] == {"sent": 3, "failed": 0, "pending": 0}
+    assert stats["push"] == {"sent": "<10", "failed": "<10", "pending": "<10"}  # rounded
 
 
 async def test_re_expanding_an_event_inserts_nothing_twice(
