@@ -33,7 +33,7 @@ async def _group_with_residents(
     client: httpx.AsyncClient, homes: list[tuple[float, float]]
 ) -> tuple[Account, dict[str, Any]]:
     owner = await new_account(client)
-    group = await new_group(client, owner, area=circle(LONDON, 2_000), join_policy="open")
+    group = await new_group(client, owner, area=circle(LONDON, 1_750), join_policy="open")
     for home in homes:
         resident = await new_account(client)
         await join(client, resident, group["id"])
