@@ -117,7 +117,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.firebase = FirebaseVerifier(settings) if firebase_configured(settings) else None
         stop = asyncio.Event()
         bus = bus_for(settings.redis_url)
-        app.state.hub = Hub(app.state.sessionmaker, bus, metrics)
+        app.state.hub = Hub(
+            app.state.sessionmaker, bus, metrics, per_user=settings.ws_connections_per_user
+        )
         hub_task = asyncio.create_task(app.state.hub.run(), name="realtime-hub")
         dispatcher_task = None
         if settings.runs_dispatcher:
