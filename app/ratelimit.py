@@ -6,10 +6,14 @@ there is no window edge at which a client gets twice its allowance. Redis keeps 
 counts shared across every API process (limits' Lua scripts take an entry atomically,
 so two processes cannot both take the last one); the in-process storage is only correct
 for a single process, which is what the embedded shape is.
+
+When Redis cannot be reached, the limits let everything through (logged): an outage of
+the shared counter must not stop alerts, reports and sign-ins with it.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -17,9 +21,15 @@ from dataclasses import dataclass
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from app.problems import too_many_requests
+
+log = logging.getLogger(__name__)
+# What an unreachable storage raises (limits' own StorageError only when it wraps them).
+UNAVAILABLE = (RedisError, OSError, StorageError)
 
 HOUR = 3600
 DAY = 24 * HOUR
@@ -45,13 +55,21 @@ class RateLimiter:
     async def hit(self, rate: Rate, key: str, cost: int = 1) -> bool:
         """Count `cost` events under `key`; False (and nothing counted) when they do not
         fit in the window."""
-        return await self._window.hit(rate.item, key, cost=cost)
+        try:
+            return await self._window.hit(rate.item, key, cost=cost)
+        except UNAVAILABLE as exc:
+            log.warning("rate limits unavailable; not counted", extra={"error": str(exc)})
+            return True
 
     async def retry_after(self, rate: Rate, key: str, cost: int = 1) -> int:
         """Seconds until `cost` more events fit under `key`; 0 when they fit now."""
         if cost > rate.amount:  # never, in this window: a whole window from now
             return rate.per_s
-        stats = await self._window.get_window_stats(rate.item, key)
+        try:
+            stats = await self._window.get_window_stats(rate.item, key)
+        except UNAVAILABLE as exc:
+            log.warning("rate limits unavailable; not checked", extra={"error": str(exc)})
+            return 0
         if stats.remaining >= cost:
             return 0
         # When the oldest event in the window leaves it (a hint: for cost > 1 it may
