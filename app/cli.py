@@ -34,7 +34,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        proxy_headers=True,
+        # Off: uvicorn would take the client from X-Forwarded-For for any peer in
+        # FORWARDED_ALLOW_IPS (loopback by default), and a made-up header sent through a
+        # local hop would dodge every per-address limit. The app reads the header itself,
+        # only from NW_TRUSTED_PROXIES (app.middleware.client_address).
+        proxy_headers=False,
         # wsproto: measured at 39 KiB per open WebSocket against 70 KiB for uvicorn's
         # websockets-sansio (bench/ws_fanout.py holds 5,000 of them).
         ws="wsproto",
@@ -43,6 +47,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # a connection after one event, p99 2.2 s), to shrink events of a few hundred
         # bytes.
         ws_per_message_deflate=False,
+        # A bigger client message is refused while it arrives, closing with 1009 (the
+        # app checks again, for servers that do not).
+        ws_max_size=settings.ws_max_message_bytes,
         log_config=None,
         access_log=False,
     )
@@ -109,7 +116,7 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     from app.auth.passwords import PasswordHasher
     from app.auth.tokens import TokenService
     from app.db import create_engine, create_sessionmaker
-    from app.ratelimit import MemoryRateLimiter
+    from app.ratelimit import memory_limiter
 
     settings = Settings()
     password = os.environ.get("NW_ADMIN_PASSWORD") or getpass.getpass("Password: ")
@@ -123,7 +130,7 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
             settings,
             TokenService(settings),
             PasswordHasher(settings.password_hash_time_cost, settings.password_hash_memory_kib),
-            MemoryRateLimiter(),
+            memory_limiter(),
         )
         try:
             async with create_sessionmaker(engine)() as session, session.begin():

@@ -37,7 +37,7 @@ from app.migrate import head_revision
 from app.openapi import build_openapi, operation_id
 from app.push.dispatcher import run_dispatcher
 from app.push.router import router as outbox_router
-from app.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from app.ratelimit import memory_limiter, redis_limiter
 from app.realtime.bus import bus_for
 from app.realtime.hub import Hub
 from app.realtime.router import LIVE_EVENTS_PATH, live_events
@@ -103,7 +103,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def running(app: FastAPI, engine: AsyncEngine) -> AsyncIterator[None]:
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
-        limiter: RateLimiter = RedisRateLimiter(redis) if redis else MemoryRateLimiter()
+        limiter = (
+            redis_limiter(redis, settings.redis_url)
+            if redis is not None and settings.redis_url
+            else memory_limiter()
+        )
+        app.state.limiter = limiter
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.auth = AuthContext(settings, tokens, hasher, limiter)
@@ -112,7 +117,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.firebase = FirebaseVerifier(settings) if firebase_configured(settings) else None
         stop = asyncio.Event()
         bus = bus_for(settings.redis_url)
-        app.state.hub = Hub(app.state.sessionmaker, bus, metrics)
+        app.state.hub = Hub(
+            app.state.sessionmaker, bus, metrics, per_user=settings.ws_connections_per_user
+        )
         hub_task = asyncio.create_task(app.state.hub.run(), name="realtime-hub")
         dispatcher_task = None
         if settings.runs_dispatcher:

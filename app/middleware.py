@@ -13,9 +13,11 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Any
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
@@ -25,6 +27,36 @@ from app.problems import Problem, ProblemDetail
 
 log = logging.getLogger("app.access")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+def _trusted(address: str, proxies: Sequence[IPv4Network | IPv6Network]) -> bool:
+    try:
+        ip = ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in proxies)
+
+
+def client_address(conn: HTTPConnection) -> str:
+    """The client's address, for every per-address limit: the TCP peer, unless the peer
+    is one of NW_TRUSTED_PROXIES; then the rightmost hop of X-Forwarded-For that is not
+    a trusted proxy (hops further left were written by whoever sent the request, and
+    prove nothing). uvicorn's own proxy-header rewriting is off (app.cli), so the peer
+    here is the socket's."""
+    peer = conn.client.host if conn.client else "unknown"
+    proxies: Sequence[IPv4Network | IPv6Network] = conn.app.state.settings.trusted_proxies
+    if not proxies or not _trusted(peer, proxies):
+        return peer
+    hops = [
+        hop.strip()
+        for value in conn.headers.getlist("x-forwarded-for")
+        for hop in value.split(",")
+        if hop.strip()
+    ]
+    for hop in reversed(hops):
+        if not _trusted(hop, proxies):
+            return hop
+    return hops[0] if hops else peer
 
 
 class BodyTooLarge(Problem, StarletteHTTPException):  # type: ignore[misc]

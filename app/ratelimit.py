@@ -1,85 +1,101 @@
-"""Fixed-window counters for rate limits: in-process (embedded) or Redis (scaled).
+"""Rate limits over moving windows, through the `limits` library: the one port the app
+calls, in-process (embedded) or on Redis (scaled).
 
-Redis keeps the counts shared across every API process; the in-process adapter is only
-correct for a single process, which is what the embedded shape is.
+A moving window counts the events of the last `per_s` seconds, whatever the clock says:
+there is no window edge at which a client gets twice its allowance. Redis keeps the
+counts shared across every API process (limits' Lua scripts take an entry atomically,
+so two processes cannot both take the last one); the in-process storage is only correct
+for a single process, which is what the embedded shape is.
+
+When Redis cannot be reached, the limits let everything through (logged): an outage of
+the shared counter must not stop alerts, reports and sign-ins with it.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
-from typing import Protocol
+from dataclasses import dataclass
 
+from limits import RateLimitItem, RateLimitItemPerSecond
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from app.problems import too_many_requests
+
+log = logging.getLogger(__name__)
+# What an unreachable storage raises (limits' own StorageError only when it wraps them).
+UNAVAILABLE = (RedisError, OSError, StorageError)
+
+HOUR = 3600
+DAY = 24 * HOUR
 
 
-class RateLimiter(Protocol):
-    async def hit(self, key: str, window_s: int) -> int:
-        """Count one event under `key`; return the count in the current window."""
+@dataclass(frozen=True)
+class Rate:
+    """At most `amount` events in any `per_s` seconds."""
 
-    async def retry_after(self, key: str, limit: int) -> int:
-        """Seconds until `key` is under `limit` again; 0 when it already is."""
+    amount: int
+    per_s: int
 
-    async def reset(self, key: str) -> None: ...
+    @property
+    def item(self) -> RateLimitItem:
+        return RateLimitItemPerSecond(self.amount, self.per_s, namespace="nw")
 
 
-class MemoryRateLimiter:
-    _PRUNE_EVERY = 1024
+class RateLimiter:
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self._window = MovingWindowRateLimiter(storage)
 
-    def __init__(self) -> None:
-        self._windows: dict[str, tuple[int, float]] = {}
-        self._hits = 0
+    async def hit(self, rate: Rate, key: str, cost: int = 1) -> bool:
+        """Count `cost` events under `key`; False (and nothing counted) when they do not
+        fit in the window."""
+        try:
+            return await self._window.hit(rate.item, key, cost=cost)
+        except UNAVAILABLE as exc:
+            log.warning("rate limits unavailable; not counted", extra={"error": str(exc)})
+            return True
 
-    def _live(self, key: str) -> tuple[int, float] | None:
-        entry = self._windows.get(key)
-        if entry is not None and entry[1] <= time.monotonic():
-            del self._windows[key]
-            return None
-        return entry
-
-    async def hit(self, key: str, window_s: int) -> int:
-        self._hits += 1
-        if self._hits % self._PRUNE_EVERY == 0:
-            now = time.monotonic()
-            self._windows = {k: v for k, v in self._windows.items() if v[1] > now}
-        entry = self._live(key)
-        count, expires = entry if entry else (0, time.monotonic() + window_s)
-        self._windows[key] = (count + 1, expires)
-        return count + 1
-
-    async def retry_after(self, key: str, limit: int) -> int:
-        entry = self._live(key)
-        if entry is None or entry[0] < limit:
+    async def retry_after(self, rate: Rate, key: str, cost: int = 1) -> int:
+        """Seconds until `cost` more events fit under `key`; 0 when they fit now."""
+        if cost > rate.amount:  # never, in this window: a whole window from now
+            return rate.per_s
+        try:
+            stats = await self._window.get_window_stats(rate.item, key)
+        except UNAVAILABLE as exc:
+            log.warning("rate limits unavailable; not checked", extra={"error": str(exc)})
             return 0
-        return max(1, math.ceil(entry[1] - time.monotonic()))
-
-    async def reset(self, key: str) -> None:
-        self._windows.pop(key, None)
-
-
-class RedisRateLimiter:
-    def __init__(self, redis: Redis, prefix: str = "nw:rl:") -> None:
-        self._redis = redis
-        self._prefix = prefix
-
-    async def hit(self, key: str, window_s: int) -> int:
-        name = self._prefix + key
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(name)
-            # NX: the window starts at the first hit and is not extended by later ones.
-            pipe.expire(name, window_s, nx=True)
-            count, _ = await pipe.execute()
-        return int(count)
-
-    async def retry_after(self, key: str, limit: int) -> int:
-        name = self._prefix + key
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.get(name)
-            pipe.ttl(name)
-            raw, ttl = await pipe.execute()
-        if raw is None or int(raw) < limit:
+        if stats.remaining >= cost:
             return 0
-        return max(1, int(ttl))
+        # When the oldest event in the window leaves it (a hint: for cost > 1 it may
+        # take longer).
+        return max(1, math.ceil(stats.reset_time - time.time()))
 
-    async def reset(self, key: str) -> None:
-        await self._redis.delete(self._prefix + key)
+    async def take(self, rate: Rate, key: str, detail: str) -> None:
+        """Count one event, or raise 429 (with Retry-After) when the window is full."""
+        if not await self.hit(rate, key):
+            raise too_many_requests(await self.retry_after(rate, key), detail)
+
+    async def reset(self, rate: Rate, key: str) -> None:
+        await self._window.clear(rate.item, key)
+
+
+def memory_limiter() -> RateLimiter:
+    return RateLimiter(MemoryStorage())
+
+
+def redis_limiter(redis: Redis, url: str) -> RateLimiter:
+    """On the app's own Redis client (its connection pool), with redis-py as limits'
+    client implementation (its default is coredis)."""
+    storage = RedisStorage(
+        "async+" + url,
+        implementation="redispy",
+        key_prefix="nw:rl",
+        connection_pool=redis.connection_pool,  # type: ignore[arg-type]
+    )
+    return RateLimiter(storage)

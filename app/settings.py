@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 from functools import cached_property
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class ConfigurationError(RuntimeError):
@@ -44,10 +45,48 @@ class Settings(BaseSettings):
     password_hash_time_cost: int = Field(default=3, ge=1)
     password_hash_memory_kib: int = Field(default=65_536, ge=1024)
 
-    # Failed sign-ins allowed per window before answering 429.
-    login_failures_per_account: int = Field(default=10, ge=1)
+    # Failed sign-ins allowed per window before answering 429. Counted per (account,
+    # client address) pair (login_failures_per_pair, below) and per address; an account is
+    # locked from every address only at this much higher count (OWASP Authentication
+    # Cheat Sheet, "Account lockout"), so a stranger cannot lock its owner out.
+    login_failures_per_account: int = Field(default=100, ge=1)
     login_failures_per_address: int = Field(default=50, ge=1)
     login_failure_window_s: int = Field(default=900, ge=1)
+    # Rate limits (issue 14). Moving windows (the `limits` library), kept in memory
+    # (embedded) or in Redis (scaled, NW_REDIS_URL); beyond each one, 429 with Retry-After.
+    # Wrong passwords for one account from one address: a guesser's budget there, while
+    # the owner elsewhere still signs in.
+    login_failures_per_pair: int = Field(default=10, ge=1)
+    # Accounts created per client address an hour: fresh accounts would reset every
+    # per-user limit.
+    registrations_per_address_per_hour: int = Field(default=20, ge=1)
+    # Reports per client address an hour, besides incidents_per_hour per user, so that
+    # fresh accounts do not add up; above that per-user limit, as a household or a
+    # carrier's shared address (CGNAT) holds several honest reporters.
+    incidents_per_address_per_hour: int = Field(default=60, ge=1)
+    # Groups a user creates a day (each one claims an area and invites people).
+    groups_per_user_per_day: int = Field(default=10, ge=1)
+    # Alerts (with their updates) an issuer sends an hour: each one pushes to everyone in
+    # an area. Agency officers and admins cover whole districts, so they get more.
+    alerts_per_issuer_per_hour: int = Field(default=10, ge=1)
+    alerts_per_agency_per_hour: int = Field(default=100, ge=1)
+    # Updates (sightings, follow-ups) a user adds to reports an hour.
+    incident_updates_per_user_per_hour: int = Field(default=60, ge=1)
+    # Join requests a user sends to one group a day: each notifies its coordinators.
+    join_requests_per_group_per_day: int = Field(default=5, ge=1)
+    # Active push devices per user; registering one more deactivates the least recently
+    # seen (no phone is refused, and the push fan-out per user stays bounded).
+    max_devices_per_user: int = Field(default=20, ge=1)
+    # Open WebSocket connections per user: when one more authenticates, the oldest is
+    # closed (1008). Each connection holds memory and a share of every fan-out.
+    ws_connections_per_user: int = Field(default=10, ge=1)
+    # The largest message a WebSocket client may send (ours are a few hundred bytes);
+    # a bigger one closes the connection with 1009.
+    ws_max_message_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Peers whose X-Forwarded-For is believed (addresses or CIDR networks, comma
+    # separated): the reverse proxies in front of the API. Default none: the client
+    # address is the TCP peer, and a made-up header cannot dodge a per-address limit.
+    trusted_proxies: Annotated[tuple[IPv4Network | IPv6Network, ...], NoDecode] = ()
 
     # Geography: the largest polygon area accepted, and the privacy grid for locations.
     max_area_km2: float = Field(default=2_500.0, gt=0)
@@ -115,6 +154,14 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "text"] = "auto"
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        # strict=False: "10.0.0.1/8" is read as its network, as a proxy list means.
+        return tuple(ip_network(v, strict=False) if isinstance(v, str) else v for v in value)
 
     @property
     def is_sqlite(self) -> bool:

@@ -17,6 +17,15 @@ from app.settings import Settings
 from tests import databases
 
 BACKENDS = ["sqlite", "postgres"]
+VOLUME_LIMITS = (
+    "registrations_per_address_per_hour",
+    "incidents_per_address_per_hour",
+    "groups_per_user_per_day",
+    "alerts_per_issuer_per_hour",
+    "alerts_per_agency_per_hour",
+    "incident_updates_per_user_per_hour",
+    "join_requests_per_group_per_day",
+)
 
 
 @pytest.fixture(scope="session")
@@ -64,6 +73,10 @@ def settings_for(database_url: str, var_dir: Path, **overrides: Any) -> Settings
         # Cheap hashing: the tests sign in hundreds of times; the cost is a setting.
         "password_hash_time_cost": 1,
         "password_hash_memory_kib": 8192,
+        # One client address and a few accounts do a whole scenario here: the limits on
+        # volume are out of the way, except in the tests of those limits (which set
+        # them). The sign-in limits keep their defaults.
+        **{name: 10_000 for name in VOLUME_LIMITS},
         **overrides,
     }
     return Settings(**values)

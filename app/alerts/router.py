@@ -25,17 +25,29 @@ from app.alerts.schemas import (
     PreferencesBody,
     PreferencesRead,
 )
-from app.auth.deps import CurrentUser
+from app.auth.deps import CurrentUser, rate_limit
+from app.auth.models import Role, User
 from app.db import SessionDep, utcnow
 from app.groups.models import Group
 from app.pagination import CursorParam, LimitParam, Page
 from app.problems import not_found
+from app.ratelimit import HOUR, Rate
 from app.routing import make_router, problem_responses
+from app.settings import Settings
 
 router = make_router(prefix="/v1", tags=["alerts"], responses=problem_responses(401))
 places_router = make_router(prefix="/v1/me", tags=["places"], responses=problem_responses(401))
 cap_router = make_router(prefix="/v1/cap", tags=["cap"])
 
+
+def _alert_rate(settings: Settings, user: User) -> Rate:
+    if user.role in (Role.agency, Role.admin):
+        return Rate(settings.alerts_per_agency_per_hour, HOUR)
+    return Rate(settings.alerts_per_issuer_per_hour, HOUR)
+
+
+# Issuing and updating an alert both push to an area: one count per issuer.
+ALERTS_LIMIT = rate_limit("alerts", _alert_rate, "alerts and alert updates")
 _CAP_CONTENT = {CAP_MEDIA_TYPE: {"schema": {"type": "string"}}}
 
 
@@ -88,7 +100,8 @@ async def replace_preferences(
     "/alerts",
     status_code=status.HTTP_201_CREATED,
     response_model=AlertRead,
-    responses=problem_responses(403),
+    responses=problem_responses(403, 429),
+    dependencies=[ALERTS_LIMIT],
 )
 async def issue_alert(
     data: AlertCreate, user: CurrentUser, session: SessionDep, request: Request
@@ -142,7 +155,8 @@ async def read_alert(
     "/alerts/{alert_id}/update",
     status_code=status.HTTP_201_CREATED,
     response_model=AlertRead,
-    responses=problem_responses(403, 409),
+    responses=problem_responses(403, 409, 429),
+    dependencies=[ALERTS_LIMIT],
 )
 async def update_alert(
     data: AlertUpdate,

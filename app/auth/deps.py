@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import contextlib
+import uuid
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
@@ -13,6 +16,8 @@ from app.auth.service import AuthContext
 from app.auth.tokens import AccessClaims, InvalidToken
 from app.db import SessionDep
 from app.problems import forbidden, unauthenticated
+from app.ratelimit import Rate, RateLimiter
+from app.settings import Settings
 
 # auto_error=False: a missing token is answered by us, as a problem document.
 oauth2_scheme = OAuth2PasswordBearer(
@@ -63,3 +68,34 @@ async def require_admin(user: CurrentUser) -> User:
 
 
 AdminUser = Annotated[User, Depends(require_admin)]
+
+
+def _per(seconds: int) -> str:
+    units = [(86_400, "day"), (3600, "hour"), (60, "minute"), (1, "second")]
+    for size, name in units:
+        if seconds % size == 0:
+            n = seconds // size
+            return name if n == 1 else f"{n} {name}s"
+    return f"{seconds} seconds"  # pragma: no cover - every size divides by 1
+
+
+def rate_limit(
+    scope: str, rate: Callable[[Settings, User], Rate], what: str, *, per_path: str | None = None
+) -> Any:
+    """A route dependency counting one `scope` event per call by the caller (and per
+    path parameter `per_path`, e.g. per group), answering 429 with Retry-After beyond
+    `rate`. Attempts count, answered or refused: that is what costs us and others."""
+
+    async def check(request: Request, user: CurrentUser) -> None:
+        settings: Settings = request.app.state.settings
+        limiter: RateLimiter = request.app.state.limiter
+        key = f"{scope}:{user.id}"
+        if per_path is not None:
+            value = str(request.path_params.get(per_path, ""))
+            with contextlib.suppress(ValueError):  # one key per id however it is spelt
+                value = str(uuid.UUID(value))
+            key += f":{value}"
+        limit = rate(settings, user)
+        await limiter.take(limit, key, f"At most {limit.amount} {what} per {_per(limit.per_s)}.")
+
+    return Depends(check)

@@ -19,6 +19,7 @@ from app.auth.schemas import (
     UserRead,
 )
 from app.db import SessionDep
+from app.middleware import client_address
 from app.problems import Problem
 from app.routing import make_router, problem_responses
 
@@ -28,7 +29,11 @@ jwks_router = make_router(tags=["auth"])
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": OAuthError, "description": "RFC 6749 §5.2 error"},
-    429: {"model": OAuthError, "description": "Too many failed sign-ins; see Retry-After"},
+    429: {
+        "model": OAuthError,
+        "description": "Too many failed sign-ins from this address, for this account from "
+        "this address, or (at a much higher count) for this account; see Retry-After",
+    },
 }
 
 
@@ -36,13 +41,14 @@ _OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
     "/auth/register",
     status_code=status.HTTP_201_CREATED,
     response_model=UserRead,
-    responses=problem_responses(409),
+    responses=problem_responses(409, 429),
 )
 async def register_user(
-    data: RegisterRequest, session: SessionDep, ctx: AuthContextDep
+    data: RegisterRequest, request: Request, session: SessionDep, ctx: AuthContextDep
 ) -> UserRead:
-    """Create a resident account."""
-    user = await service.register(session, ctx, data)
+    """Create a resident account (at most NW_REGISTRATIONS_PER_ADDRESS_PER_HOUR from one
+    client address)."""
+    user = await service.register(session, ctx, data, client_address(request))
     return UserRead.model_validate(user)
 
 
@@ -65,8 +71,9 @@ async def create_token(
         if grant_type == "password":
             if not username or not password:
                 raise service.OAuthError("invalid_request", "username and password are required.")
-            address = request.client.host if request.client else "unknown"
-            answer = await service.password_grant(session, ctx, username, password, address)
+            answer = await service.password_grant(
+                session, ctx, username, password, client_address(request)
+            )
         elif grant_type == "refresh_token":
             if not refresh_token:
                 raise service.OAuthError("invalid_request", "refresh_token is required.")

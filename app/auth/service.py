@@ -17,7 +17,7 @@ from app.auth.tokens import TokenService, hash_refresh_token, new_refresh_token
 from app.db import utcnow
 from app.geo.validation import AreaLimits, checked_area
 from app.problems import conflict, invalid, not_found
-from app.ratelimit import RateLimiter
+from app.ratelimit import HOUR, Rate, RateLimiter
 from app.settings import Settings
 
 
@@ -53,7 +53,14 @@ async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
     return result.scalar_one_or_none()
 
 
-async def register(session: AsyncSession, ctx: AuthContext, data: RegisterRequest) -> User:
+async def register(
+    session: AsyncSession, ctx: AuthContext, data: RegisterRequest, address: str
+) -> User:
+    await ctx.limiter.take(
+        Rate(ctx.settings.registrations_per_address_per_hour, HOUR),
+        f"register:{address}",
+        "Too many accounts were created from this address; try again later.",
+    )
     password_hash = await ctx.hasher.hash(data.password)
     if await get_user_by_email(session, data.email) is not None:
         raise conflict("An account with this email exists already.", kind="email-taken")
@@ -88,19 +95,23 @@ async def issue_tokens(
     return TokenResponse(access_token=access, expires_in=expires_in, refresh_token=refresh)
 
 
-def _login_keys(email: str, address: str) -> tuple[str, str]:
-    return f"login:account:{email.lower()}", f"login:address:{address}"
+def _login_limits(settings: Settings, email: str, address: str) -> list[tuple[Rate, str]]:
+    """What a failed sign-in counts against: the (account, address) pair, the address,
+    and the account from everywhere, at a much higher count (OWASP, "Account lockout")."""
+    window = settings.login_failure_window_s
+    account = email.lower()
+    return [
+        (Rate(settings.login_failures_per_pair, window), f"login:pair:{account}:{address}"),
+        (Rate(settings.login_failures_per_address, window), f"login:address:{address}"),
+        (Rate(settings.login_failures_per_account, window), f"login:account:{account}"),
+    ]
 
 
 async def password_grant(
     session: AsyncSession, ctx: AuthContext, email: str, password: str, address: str
 ) -> TokenResponse:
-    settings = ctx.settings
-    account_key, address_key = _login_keys(email, address)
-    wait = max(
-        await ctx.limiter.retry_after(account_key, settings.login_failures_per_account),
-        await ctx.limiter.retry_after(address_key, settings.login_failures_per_address),
-    )
+    limits = _login_limits(ctx.settings, email, address)
+    wait = max([await ctx.limiter.retry_after(rate, key) for rate, key in limits])
     if wait:
         # Checked before the password is hashed, so a guesser cannot burn our CPU either.
         raise OAuthError(
@@ -111,11 +122,12 @@ async def password_grant(
         )
     user = await get_user_by_email(session, email)
     if not await ctx.hasher.verify(password, user.password_hash if user else None) or not user:
-        await ctx.limiter.hit(account_key, settings.login_failure_window_s)
-        await ctx.limiter.hit(address_key, settings.login_failure_window_s)
+        for rate, key in limits:
+            await ctx.limiter.hit(rate, key)
         raise OAuthError("invalid_grant", "The email or password is wrong.")
-    # An honest user's earlier typos do not count against their next sign-in.
-    await ctx.limiter.reset(account_key)
+    # An honest user's earlier typos here do not count against their next sign-in.
+    pair_rate, pair_key = limits[0]
+    await ctx.limiter.reset(pair_rate, pair_key)
     return await issue_tokens(session, ctx, user)
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import Response, status
+from fastapi import Request, Response, status
 
 from app.auth.deps import CurrentUser
 from app.db import SessionDep
@@ -21,10 +21,18 @@ router = make_router(prefix="/v1/devices", tags=["devices"], responses=problem_r
     responses={200: {"model": DeviceRead, "description": "The token was known: refreshed"}},
 )
 async def register_device(
-    data: DeviceRegister, user: CurrentUser, session: SessionDep, response: Response
+    data: DeviceRegister,
+    user: CurrentUser,
+    session: SessionDep,
+    response: Response,
+    request: Request,
 ) -> DeviceRead:
-    """Register this phone's FCM token for push (201 new, 200 already registered)."""
-    device, created = await service.register_device(session, user, data)
+    """Register this phone's FCM token for push (201 new, 200 already registered).
+
+    A user has at most NW_MAX_DEVICES_PER_USER (default 20) active devices: registering
+    one more deactivates the least recently seen."""
+    max_active = request.app.state.settings.max_devices_per_user
+    device, created = await service.register_device(session, user, data, max_active)
     if not created:
         response.status_code = status.HTTP_200_OK
     return DeviceRead.model_validate(device)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,13 +23,42 @@ async def _by_token(session: AsyncSession, token: str) -> Device | None:
 
 
 async def register_device(
-    session: AsyncSession, user: User, data: DeviceRegister, *, _retry: bool = True
+    session: AsyncSession, user: User, data: DeviceRegister, max_active: int
 ) -> tuple[Device, bool]:
     """Register or refresh a push token. Returns the device and whether it is new to the user.
 
     A token last registered by someone else (a phone handed on, an account switch)
     moves to the caller as a new device: nothing of the previous owner's carries over.
+    A user keeps at most `max_active` active devices: beyond, the least recently seen
+    are deactivated (as FCM's dead tokens are; registering one again revives it).
     """
+    device, created = await _register(session, user, data)
+    await _deactivate_beyond(session, user, device, max_active)
+    return device, created
+
+
+async def _deactivate_beyond(
+    session: AsyncSession, user: User, keep: Device, max_active: int
+) -> None:
+    active = await session.execute(
+        select(Device.id)
+        .where(Device.user_id == user.id, Device.active.is_(True), Device.id != keep.id)
+        .order_by(Device.last_seen_at.desc(), Device.created_at.desc(), Device.id.desc())
+        .offset(max_active - 1)
+    )
+    beyond = list(active.scalars())
+    if beyond:
+        await session.execute(
+            update(Device)
+            .where(Device.id.in_(beyond))
+            .values(active=False, deactivated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def _register(
+    session: AsyncSession, user: User, data: DeviceRegister, *, _retry: bool = True
+) -> tuple[Device, bool]:
     existing = await _by_token(session, data.fcm_token)
     now = utcnow()
     if existing is not None and existing.user_id == user.id:
@@ -60,7 +89,7 @@ async def register_device(
         # Registered concurrently (the app retried): take the row that won.
         if not _retry:
             raise
-        return await register_device(session, user, data, _retry=False)
+        return await _register(session, user, data, _retry=False)
     return device, True
 
 

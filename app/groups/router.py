@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import Path, Query, Request, Response, status
 
-from app.auth.deps import CurrentUser
+from app.auth.deps import CurrentUser, rate_limit
 from app.db import SessionDep
 from app.groups import service
 from app.groups.deps import GroupFromPath
@@ -28,6 +28,7 @@ from app.groups.schemas import (
 )
 from app.pagination import CursorParam, LimitParam, Page
 from app.problems import invalid
+from app.ratelimit import DAY, Rate
 from app.routing import make_router, problem_responses
 
 router = make_router(prefix="/v1", tags=["groups"], responses=problem_responses(401))
@@ -50,7 +51,15 @@ def _parse_near(near: str | None) -> tuple[float, float] | None:
     return lon, lat
 
 
-@router.post("/groups", status_code=status.HTTP_201_CREATED, response_model=GroupRead)
+@router.post(
+    "/groups",
+    status_code=status.HTTP_201_CREATED,
+    response_model=GroupRead,
+    responses=problem_responses(429),
+    dependencies=[
+        rate_limit("groups", lambda s, _: Rate(s.groups_per_user_per_day, DAY), "new groups")
+    ],
+)
 async def create_group(
     data: GroupCreate, user: CurrentUser, session: SessionDep, request: Request
 ) -> GroupRead:
@@ -111,7 +120,15 @@ async def archive_group(access: GroupFromPath, session: SessionDep) -> None:
     "/groups/{group_id}/join",
     status_code=status.HTTP_201_CREATED,
     response_model=MembershipRead,
-    responses={**_CREATED_OR_KNOWN, **problem_responses(403)},
+    responses={**_CREATED_OR_KNOWN, **problem_responses(403, 429)},
+    dependencies=[
+        rate_limit(
+            "join",
+            lambda s, _: Rate(s.join_requests_per_group_per_day, DAY),
+            "join requests to one group",
+            per_path="group_id",
+        )
+    ],
 )
 async def join_group(
     access: GroupFromPath,

@@ -38,7 +38,7 @@ from app.incidents.schemas import IncidentCreate
 from app.incidents.service import GEO_COLLECTION, ReportFields, to_read
 from app.problems import Problem, invalid, too_many_requests, unauthenticated
 from app.push import outbox
-from app.ratelimit import RateLimiter
+from app.ratelimit import HOUR, Rate, RateLimiter
 from app.settings import Settings
 
 log = logging.getLogger("app.incidents")
@@ -54,6 +54,7 @@ _TABLE = cast(Table, Incident.__table__)
 @dataclass(eq=False)
 class _Report:
     user_id: uuid.UUID
+    address: str  # the client's (app.middleware.client_address), for its limit
     key: str | None
     body_hash: str
     # Found before queueing (the time it happened), answered only if it is not a retry:
@@ -91,7 +92,7 @@ class ReportIntake:
         self._writer: asyncio.Task[None] | None = None
 
     async def submit(
-        self, user_id: uuid.UUID, data: IncidentCreate, key: str | None
+        self, user_id: uuid.UUID, data: IncidentCreate, key: str | None, address: str
     ) -> dict[str, Any]:
         """File a report; with an Idempotency-Key, a retry gets the original answer back."""
         now = utcnow()
@@ -100,6 +101,7 @@ class ReportIntake:
             raise problem
         report = _Report(
             user_id=user_id,
+            address=address,
             key=key,
             body_hash=idempotency.request_hash(data.model_dump(mode="json")) if key else "",
             problem=problem,
@@ -187,16 +189,16 @@ class ReportIntake:
             keyed = [k for r in batch if (k := r.idempotency_key) is not None]
             stored = await idempotency.stored(session, IDEMPOTENCY_SCOPE, keyed) if keyed else {}
             accepted: list[int] = []
-            reports_by_user: Counter[uuid.UUID] = Counter()
+            in_batch: Counter[str] = Counter()  # by rate key
             for i, report in enumerate(batch):
                 try:
-                    outcomes[i] = await self._decide(report, names, stored, reports_by_user)
+                    outcomes[i] = await self._decide(report, names, stored, in_batch)
                 except Problem as problem:
                     outcomes[i] = problem
                     continue
                 if outcomes[i] is None:
                     accepted.append(i)
-                    reports_by_user[report.user_id] += 1
+                    in_batch.update(key for _, key, _ in self._limits(report))
             for i in accepted:
                 # A plain record, not an entity: building an ORM instance per report was
                 # a fifth of the batch's CPU.
@@ -207,21 +209,36 @@ class ReportIntake:
         # Committed: from here on nothing may fail the batch, or it would be written again.
         for i in accepted:
             try:
-                await self.limiter.hit(self._rate_key(batch[i].user_id), 3600)
+                for rate, key, _ in self._limits(batch[i]):
+                    await self.limiter.hit(rate, key)
             except Exception:
                 log.exception("a report was not counted against its reporter's rate limit")
         # Every report was decided above: a replay, a problem, or an answer written.
         return cast(list[dict[str, Any] | Exception], outcomes)
 
-    def _rate_key(self, user_id: uuid.UUID) -> str:
-        return f"incidents:{user_id}"
+    def _limits(self, report: _Report) -> list[tuple[Rate, str, str]]:
+        """(rate, key, what a refusal says) for each limit a report counts against."""
+        per_user = self.settings.incidents_per_hour
+        per_address = self.settings.incidents_per_address_per_hour
+        return [
+            (
+                Rate(per_user, HOUR),
+                f"incidents:{report.user_id}",
+                f"At most {per_user} reports an hour.",
+            ),
+            (
+                Rate(per_address, HOUR),
+                f"incidents:address:{report.address}",
+                f"At most {per_address} reports an hour from one address.",
+            ),
+        ]
 
     async def _decide(
         self,
         report: _Report,
         names: dict[uuid.UUID, str],
         stored: dict[idempotency.Key, idempotency.Stored],
-        reports_by_user: Counter[uuid.UUID],
+        in_batch: Counter[str],
     ) -> dict[str, Any] | None:
         """A replay's answer; None for a report to write; raises the problem otherwise."""
         if report.user_id not in names:  # the account went away after the token was issued
@@ -231,16 +248,12 @@ class ReportIntake:
             return idempotency.replay(stored[key], report.body_hash)
         if report.problem is not None:
             raise report.problem
-        # Reports of the same user earlier in this batch are not counted yet.
-        limit = self.settings.incidents_per_hour
-        rate_key = self._rate_key(report.user_id)
-        in_batch = reports_by_user[report.user_id]
-        if in_batch < limit:
-            wait = await self.limiter.retry_after(rate_key, limit - in_batch)
-        else:  # the window starts with this batch's first hit, unless it started before
-            wait = await self.limiter.retry_after(rate_key, 1) or 3600
-        if wait:
-            raise too_many_requests(wait, f"At most {limit} reports an hour.")
+        # Reports accepted earlier in this batch are not counted yet: this one must fit
+        # after them.
+        for rate, rate_key, detail in self._limits(report):
+            wait = await self.limiter.retry_after(rate, rate_key, cost=in_batch[rate_key] + 1)
+            if wait:
+                raise too_many_requests(wait, detail)
         return None
 
     async def _claim_keys(

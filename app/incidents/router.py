@@ -8,7 +8,7 @@ from fastapi import Header, Query, Request, Response, UploadFile, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from app.auth.deps import AccessClaimsDep, CurrentUser
+from app.auth.deps import AccessClaimsDep, CurrentUser, rate_limit
 from app.categories import LABELS, Category
 from app.db import SessionDep
 from app.groups.deps import GroupFromPath
@@ -26,8 +26,10 @@ from app.incidents.schemas import (
     UpdateCreate,
     UpdateRead,
 )
+from app.middleware import client_address
 from app.pagination import CursorParam, LimitParam, Page
 from app.problems import Problem, forbidden, invalid, not_found
+from app.ratelimit import HOUR, Rate
 from app.routing import make_router, problem_responses
 
 router = make_router(prefix="/v1", tags=["incidents"], responses=problem_responses(401))
@@ -79,7 +81,7 @@ async def submit_incident(
 ) -> JSONResponse:
     """Report an incident. Retries with the same Idempotency-Key get the original answer."""
     intake: ReportIntake = request.app.state.incident_intake
-    answer = await intake.submit(claims.user_id, data, idempotency_key)
+    answer = await intake.submit(claims.user_id, data, idempotency_key, client_address(request))
     return JSONResponse(answer, status_code=status.HTTP_201_CREATED)
 
 
@@ -169,6 +171,14 @@ async def read_incident_history(
     "/incidents/{incident_id}/updates",
     status_code=status.HTTP_201_CREATED,
     response_model=UpdateRead,
+    responses=problem_responses(429),
+    dependencies=[
+        rate_limit(
+            "incident-updates",
+            lambda s, _: Rate(s.incident_updates_per_user_per_hour, HOUR),
+            "updates",
+        )
+    ],
 )
 async def add_incident_update(
     incident_id: uuid.UUID, data: UpdateCreate, user: CurrentUser, session: SessionDep

@@ -4,7 +4,8 @@ The hub follows the event log in seq order (woken by the bus, and polling as a s
 net) and offers each row to the connections of its user. A connection holds live events
 back while it replays what its client missed, then lets them through, skipping what the
 replay already sent: no gap, no duplicate, in seq order. A connection whose queue is
-full is too slow; it is closed (1013) and its client resumes later from the log.
+full is too slow; it is closed (1013) and its client resumes later from the log. A user
+holds at most `per_user` connections in a process: one more closes their oldest (1008).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import itertools
 import json
 import logging
 import time
@@ -34,6 +36,7 @@ logger = logging.getLogger("app.realtime")
 PING = json.dumps({"type": "ping"})
 RESET = json.dumps({"type": "reset"})
 PULL_PAGE = 5_000
+_opened = itertools.count()
 
 
 def frame_head(event_type: str, at: datetime, data: dict[str, Any]) -> str:
@@ -52,16 +55,28 @@ class Connection:
         self.queue: asyncio.Queue[str] = asyncio.Queue(queue_size)
         self.expires_at = expires_at
         self.last_seq = 0  # the newest event handed to the queue
+        self.opened = next(_opened)  # the order connections were added in
         self.too_slow = asyncio.Event()
-        self.on_too_slow: Callable[[], object] | None = None
+        self.replaced = asyncio.Event()  # closed for a newer one of the same user
+        # Ends the connection's sending (set by its endpoint), which may be stuck sending.
+        self.on_stop: Callable[[], object] | None = None
         self._held: list[tuple[int, str]] | None = []  # None once live
         self._hold_limit = queue_size * 4
 
     def _slow(self) -> None:
         if not self.too_slow.is_set():
             self.too_slow.set()
-            if self.on_too_slow is not None:
-                self.on_too_slow()
+            self._stop()
+
+    def _stop(self) -> None:
+        if self.on_stop is not None:
+            self.on_stop()
+
+    def replace(self) -> None:
+        """Close this connection: its user opened one more than they may hold."""
+        if not self.replaced.is_set():
+            self.replaced.set()
+            self._stop()
 
     def offer(self, seq: int, text: str) -> None:
         """A live event: never waits; a full queue means the client is too slow."""
@@ -105,11 +120,13 @@ class Hub:
         metrics: Metrics,
         *,
         poll_s: float = 2.0,
+        per_user: int = 10,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.bus = bus
         self.metrics = metrics
         self.poll_s = poll_s
+        self.per_user = per_user
         self.connections: dict[str, set[Connection]] = {}
         self.tail = 0  # the newest seq offered to connections
         self._news = asyncio.Event()
@@ -118,7 +135,13 @@ class Hub:
         self._delivered_at = 0.0  # monotonic: when events were last offered
 
     def add(self, connection: Connection) -> None:
-        self.connections.setdefault(connection.key, set()).add(connection)
+        users = self.connections.setdefault(connection.key, set())
+        while len(users) >= self.per_user:
+            oldest = min(users, key=lambda c: c.opened)
+            self.remove(oldest)
+            oldest.replace()
+            users = self.connections.setdefault(connection.key, set())
+        users.add(connection)
         self.metrics.ws_connections.inc()
 
     def remove(self, connection: Connection) -> None:

@@ -18,6 +18,18 @@ from app.db import reading
 from app.realtime.hub import PING, Connection, Hub
 
 UNAUTHENTICATED, NO_AUTH_IN_TIME, TOO_SLOW = 4401, 4408, 1013
+# RFC 6455 §7.4.1: policy violation (one connection too many), message too big.
+REPLACED, TOO_BIG = 1008, 1009
+REASONS = {
+    UNAUTHENTICATED: "unauthenticated",
+    TOO_SLOW: "too slow; resume later",
+    REPLACED: "too many connections for this user: the oldest is closed",
+    TOO_BIG: "message too big",
+}
+
+
+class MessageTooBig(Exception):
+    pass
 
 
 LIVE_EVENTS_PATH = "/v1/ws"
@@ -36,14 +48,17 @@ async def live_events(ws: WebSocket) -> None:
         return
     except WebSocketDisconnect:
         return
+    except MessageTooBig:
+        await ws.close(TOO_BIG, REASONS[TOO_BIG])
+        return
     claims = await _authenticate(ws, first)
     if claims is None:
         await ws.close(UNAUTHENTICATED, "unauthenticated")
         return
     connection = Connection(claims.user_id, settings.ws_queue_size, claims.expires_at)
-    hub.add(connection)  # live events are held back until any resume is done
     pump = asyncio.create_task(_pump(ws, connection, hub, settings.ws_ping_s))
-    connection.on_too_slow = pump.cancel  # it may be stuck sending to this very client
+    connection.on_stop = pump.cancel  # it may be stuck sending to this very client
+    hub.add(connection)  # live events are held back until any resume is done
     converse = asyncio.create_task(_converse(ws, connection, hub, settings.ws_resume_window_s))
     tasks = (pump, converse)
     try:
@@ -54,20 +69,28 @@ async def live_events(ws: WebSocket) -> None:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     codes = [t.result() for t in done if not t.cancelled() and t.exception() is None]
-    code = TOO_SLOW if connection.too_slow.is_set() else next((c for c in codes if c), None)
+    code = next((c for c in codes if c), None)
+    if connection.too_slow.is_set():
+        code = TOO_SLOW
+    elif connection.replaced.is_set():
+        code = REPLACED
     if code is not None:
         if code == TOO_SLOW:
             hub.metrics.ws_slow_closes.inc()
         # A client too slow to read may not take the close frame either: do not wait long.
         with contextlib.suppress(Exception):
-            reason = "too slow; resume later" if code == TOO_SLOW else "unauthenticated"
-            await asyncio.wait_for(ws.close(code, reason), 5)
+            await asyncio.wait_for(ws.close(code, REASONS[code]), 5)
 
 
 async def _receive(ws: WebSocket) -> Any:
     message = await ws.receive()
     if message["type"] == "websocket.disconnect":
         raise WebSocketDisconnect(message.get("code", 1000))
+    # uvicorn refuses a bigger message as it arrives (app.cli); other servers hand it
+    # over whole, so it is refused here too.
+    size = len(message.get("bytes") or b"") + len((message.get("text") or "").encode())
+    if size > ws.app.state.settings.ws_max_message_bytes:
+        raise MessageTooBig()
     try:
         return json.loads(message.get("text") or "")
     except ValueError:
@@ -119,6 +142,8 @@ async def _converse(
             message = await _receive(ws)
     except WebSocketDisconnect:
         return None
+    except MessageTooBig:
+        return TOO_BIG
 
 
 async def _pump(ws: WebSocket, connection: Connection, hub: Hub, ping_every_s: float) -> int | None:

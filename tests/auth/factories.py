@@ -26,10 +26,15 @@ class Account:
 
 
 async def sign_in(
-    client: httpx.AsyncClient, email: str, password: str = PASSWORD
+    client: httpx.AsyncClient,
+    email: str,
+    password: str = PASSWORD,
+    headers: dict[str, str] | None = None,
 ) -> httpx.Response:
     return await client.post(
-        "/v1/auth/token", data={"grant_type": "password", "username": email, "password": password}
+        "/v1/auth/token",
+        data={"grant_type": "password", "username": email, "password": password},
+        headers=headers,
     )
 
 

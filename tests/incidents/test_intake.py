@@ -176,7 +176,9 @@ async def test_a_writer_cancelled_mid_batch_leaves_no_request_waiting(
 
     monkeypatch.setattr(ReportIntake, "_write", stuck)
     intake: ReportIntake = app.state.incident_intake
-    submitted = asyncio.ensure_future(intake.submit(ann.id, IncidentCreate(**report_body()), None))
+    submitted = asyncio.ensure_future(
+        intake.submit(ann.id, IncidentCreate(**report_body()), None, "127.0.0.1")
+    )
     await started.wait()
     assert intake._writer is not None
     intake._writer.cancel()
