@@ -7,8 +7,9 @@ counts shared across every API process (limits' Lua scripts take an entry atomic
 so two processes cannot both take the last one); the in-process storage is only correct
 for a single process, which is what the embedded shape is.
 
-When Redis cannot be reached, the limits let everything through (logged): an outage of
-the shared counter must not stop alerts, reports and sign-ins with it.
+When Redis cannot be reached, each process counts on its own instead (logged): an outage
+of the shared counter must neither stop alerts, reports and sign-ins nor lift the limits
+on password guessing while it lasts.
 """
 
 from __future__ import annotations
@@ -48,9 +49,17 @@ class Rate:
 
 
 class RateLimiter:
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, shared: bool = False) -> None:
         self.storage = storage
         self._window = MovingWindowRateLimiter(storage)
+        # A shared storage can be unreachable; this process's own counts stand in.
+        self._local = MovingWindowRateLimiter(MemoryStorage()) if shared else None
+
+    def _fallback(self, exc: Exception) -> MovingWindowRateLimiter:
+        if self._local is None:
+            raise exc
+        log.warning("shared rate limits unavailable; counted in-process", extra={"error": str(exc)})
+        return self._local
 
     async def hit(self, rate: Rate, key: str, cost: int = 1) -> bool:
         """Count `cost` events under `key`; False (and nothing counted) when they do not
@@ -58,8 +67,7 @@ class RateLimiter:
         try:
             return await self._window.hit(rate.item, key, cost=cost)
         except UNAVAILABLE as exc:
-            log.warning("rate limits unavailable; not counted", extra={"error": str(exc)})
-            return True
+            return await self._fallback(exc).hit(rate.item, key, cost=cost)
 
     async def retry_after(self, rate: Rate, key: str, cost: int = 1) -> int:
         """Seconds until `cost` more events fit under `key`; 0 when they fit now."""
@@ -68,8 +76,7 @@ class RateLimiter:
         try:
             stats = await self._window.get_window_stats(rate.item, key)
         except UNAVAILABLE as exc:
-            log.warning("rate limits unavailable; not checked", extra={"error": str(exc)})
-            return 0
+            stats = await self._fallback(exc).get_window_stats(rate.item, key)
         if stats.remaining >= cost:
             return 0
         # When the oldest event in the window leaves it (a hint: for cost > 1 it may
@@ -82,7 +89,10 @@ class RateLimiter:
             raise too_many_requests(await self.retry_after(rate, key), detail)
 
     async def reset(self, rate: Rate, key: str) -> None:
-        await self._window.clear(rate.item, key)
+        try:
+            await self._window.clear(rate.item, key)
+        except UNAVAILABLE as exc:
+            await self._fallback(exc).clear(rate.item, key)
 
 
 def memory_limiter() -> RateLimiter:
@@ -98,4 +108,4 @@ def redis_limiter(redis: Redis, url: str) -> RateLimiter:
         key_prefix="nw:rl",
         connection_pool=redis.connection_pool,  # type: ignore[arg-type]
     )
-    return RateLimiter(storage)
+    return RateLimiter(storage, shared=True)

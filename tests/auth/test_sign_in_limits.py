@@ -188,14 +188,19 @@ async def test_redis_limiter_counts_across_instances(live_redis_url: str) -> Non
         await second.aclose()
 
 
-async def test_an_unreachable_redis_lets_requests_through() -> None:
-    # An outage of the shared counter must not stop alerts and reports with it.
+async def test_an_unreachable_redis_falls_back_to_counting_in_process() -> None:
+    # An outage of the shared counter must neither stop alerts and reports with it nor
+    # lift the limits on guessing passwords while it lasts.
     url = "redis://127.0.0.1:1/0"  # nothing listens there
     redis = Redis.from_url(url)
     try:
-        limiter, rate = redis_limiter(redis, url), Rate(1, 60)
-        assert await limiter.hit(rate, "k")
+        limiter, rate = redis_limiter(redis, url), Rate(2, 60)
         assert await limiter.hit(rate, "k")
         assert await limiter.retry_after(rate, "k") == 0
+        assert await limiter.hit(rate, "k")
+        assert not await limiter.hit(rate, "k")
+        assert await limiter.retry_after(rate, "k") > 0
+        await limiter.reset(rate, "k")
+        assert await limiter.hit(rate, "k")
     finally:
         await redis.aclose()
