@@ -5,13 +5,13 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, Field, field_validator, model_validator
+from pydantic import AnyHttpUrl, BaseModel, Field, field_validator, model_validator
 
 from app.alerts.models import AckKind, AlertStatus, Certainty, MsgType, Severity, Urgency
 from app.auth.schemas import TimeZone
 from app.categories import Category
 from app.geo.schemas import Area, PointGeometry
-from app.schemas import RequestModel, ResponseModel
+from app.schemas import Instant, RequestModel, ResponseModel
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 Label = Annotated[str, Field(min_length=1, max_length=80)]
@@ -78,7 +78,7 @@ class AlertCreate(RequestModel):
     certainty: Certainty = Certainty.likely
     area: Area | None = Field(default=None, description="Defaults to the group's area")
     group_id: uuid.UUID | None = None
-    expires_at: AwareDatetime
+    expires_at: Instant
     actions: Annotated[list[Action], Field(max_length=10)] = []
     status: AlertStatus = AlertStatus.actual
 
@@ -97,7 +97,7 @@ class AlertUpdate(RequestModel):
     urgency: Urgency | None = None
     certainty: Certainty | None = None
     area: Area | None = None
-    expires_at: AwareDatetime | None = None
+    expires_at: Instant | None = None
     actions: Annotated[list[Action], Field(max_length=10)] | None = None
 
 

@@ -10,7 +10,7 @@ from pydantic import AfterValidator, EmailStr, Field, field_validator
 
 from app.auth.models import Role
 from app.geo.schemas import Area
-from app.schemas import RequestModel, ResponseModel
+from app.schemas import NotNull, RequestModel, ResponseModel
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # BCP 47 language tag, the shape apps send (`en`, `en-GB`, `zh-Hant-TW`).
@@ -69,7 +69,7 @@ class MeUpdate(RequestModel):
 
 
 class AdminUserUpdate(RequestModel):
-    role: Role | None = None
+    role: NotNull[Role] = None
     jurisdiction: Area | None = None
 
 

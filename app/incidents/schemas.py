@@ -4,18 +4,18 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from app.categories import Category
 from app.geo.schemas import PointGeometry
 from app.incidents.models import IncidentStatus
-from app.schemas import RequestModel, ResponseModel
+from app.schemas import Instant, RequestModel, ResponseModel
 
 
 class IncidentCreate(RequestModel):
     category: Category
     description: Annotated[str, Field(min_length=1, max_length=4000)]
-    occurred_at: AwareDatetime
+    occurred_at: Instant
     location: PointGeometry
     accuracy_m: Annotated[float, Field(ge=0, le=10_000)] | None = None
     anonymous: bool = True
