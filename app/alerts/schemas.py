@@ -12,9 +12,12 @@ from app.auth.schemas import TimeZone
 from app.categories import Category
 from app.geo.schemas import Area, PointGeometry
 from app.schemas import Instant, RequestModel, ResponseModel
+from app.text import LongText, Name
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-Label = Annotated[str, Field(min_length=1, max_length=80)]
+Label = Annotated[Name, Field(max_length=80)]
+Title = Annotated[Name, Field(max_length=120)]
+Body = Annotated[LongText, Field(min_length=1, max_length=4000)]
 
 
 class PlaceCreate(RequestModel):
@@ -65,13 +68,13 @@ class PreferencesRead(ResponseModel):
 class Action(BaseModel):
     """A concrete thing residents can do: lock sheds, check on a neighbour…"""
 
-    text: Annotated[str, Field(min_length=1, max_length=200)]
+    text: Annotated[Name, Field(max_length=200)]
     url: AnyHttpUrl | None = None
 
 
 class AlertCreate(RequestModel):
-    title: Annotated[str, Field(min_length=1, max_length=120)]
-    body: Annotated[str, Field(min_length=1, max_length=4000)]
+    title: Title
+    body: Body
     category: Category
     severity: Severity
     urgency: Urgency = Urgency.expected
@@ -90,8 +93,8 @@ class AlertCreate(RequestModel):
 
 
 class AlertUpdate(RequestModel):
-    title: Annotated[str, Field(min_length=1, max_length=120)] | None = None
-    body: Annotated[str, Field(min_length=1, max_length=4000)] | None = None
+    title: Title | None = None
+    body: Body | None = None
     category: Category | None = None
     severity: Severity | None = None
     urgency: Urgency | None = None
@@ -103,7 +106,10 @@ class AlertUpdate(RequestModel):
 
 class AlertCancel(RequestModel):
     reason: (
-        Annotated[str, Field(max_length=500, description="Why it is over; the cancellation's text")]
+        Annotated[
+            LongText,
+            Field(max_length=500, description="Why it is over; the cancellation's text"),
+        ]
         | None
     ) = None
 

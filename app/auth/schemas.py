@@ -11,16 +11,10 @@ from pydantic import AfterValidator, EmailStr, Field, field_validator
 from app.auth.models import Role
 from app.geo.schemas import Area
 from app.schemas import NotNull, RequestModel, ResponseModel
+from app.text import Name
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # BCP 47 language tag, the shape apps send (`en`, `en-GB`, `zh-Hant-TW`).
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
-
-
-def _display_name(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("must not contain control characters")
-    return value
 
 
 def _timezone(value: str) -> str:
@@ -29,7 +23,7 @@ def _timezone(value: str) -> str:
     return value
 
 
-DisplayName = Annotated[str, Field(min_length=1, max_length=80), AfterValidator(_display_name)]
+DisplayName = Annotated[Name, Field(max_length=80)]
 Locale = Annotated[str, Field(max_length=35, pattern=_LOCALE.pattern, examples=["en-GB"])]
 TimeZone = Annotated[
     str, Field(max_length=64, examples=["Europe/London"]), AfterValidator(_timezone)
