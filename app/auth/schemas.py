@@ -6,9 +6,10 @@ import zoneinfo
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, EmailStr, Field, field_validator
+from pydantic import AfterValidator, EmailStr, Field, StringConstraints, field_validator
 
 from app.auth.models import Role
+from app.auth.passwords import MIN_LENGTH, check_password
 from app.geo.schemas import Area
 from app.schemas import NotNull, RequestModel, ResponseModel
 from app.text import Name
@@ -28,8 +29,18 @@ Locale = Annotated[str, Field(max_length=35, pattern=_LOCALE.pattern, examples=[
 TimeZone = Annotated[
     str, Field(max_length=64, examples=["Europe/London"]), AfterValidator(_timezone)
 ]
-# NIST SP 800-63B: at least 8 characters, long passphrases allowed, no composition rules.
-Password = Annotated[str, Field(min_length=8, max_length=256)]
+# NIST SP 800-63B: at least 8 characters, long passphrases allowed, no composition rules,
+# not a common password. Never stripped: sign-in compares the password exactly as typed.
+Password = Annotated[
+    str,
+    StringConstraints(strip_whitespace=False, max_length=256),
+    AfterValidator(check_password),
+    Field(
+        min_length=MIN_LENGTH,
+        description="At least 8 characters, kept exactly as typed (spaces too);"
+        " one of the 30,000 most common passwords is refused",
+    ),
+]
 
 
 class RegisterRequest(RequestModel):
