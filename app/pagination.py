@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
-from app.problems import FieldError, Problem
+from app.problems import field_problem
 from app.schemas import check_instant
 
 T = TypeVar("T")
@@ -47,12 +47,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         created, row_id = json.loads(base64.urlsafe_b64decode(padded))
         return check_instant(datetime.fromisoformat(created)), uuid.UUID(row_id)
     except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
-        message = "is not one this API issued"
-        raise Problem(
-            400,
-            f"The cursor {message}.",
-            kind="invalid-cursor",
-            errors=[FieldError(field="cursor", message=message, code="invalid_cursor")],
+        raise field_problem(
+            400, "cursor", "is not one this API issued", kind="invalid-cursor", code="invalid"
         ) from exc
 
 

@@ -92,15 +92,24 @@ def conflict(detail: str, kind: str = "conflict") -> Problem:
     return Problem(409, detail, kind=kind)
 
 
-def invalid(field: str, message: str, code: str = "invalid") -> Problem:
-    """A 422 about one field that the request models could not catch by themselves."""
+def field_problem(
+    status: int, field: str, message: str, *, kind: str, code: str, title: str | None = None
+) -> Problem:
+    """A problem about one field, named in `errors` as validation answers name them."""
     return Problem(
-        422,
+        status,
         f"{field}: {message}",
-        kind="validation-error",
-        title="Invalid request",
+        kind=kind,
+        title=title,
         errors=[FieldError(field=field, message=message, code=code)],
         error_count=1,
+    )
+
+
+def invalid(field: str, message: str, code: str = "invalid") -> Problem:
+    """A 422 about one field that the request models could not catch by themselves."""
+    return field_problem(
+        422, field, message, kind="validation-error", code=code, title="Invalid request"
     )
 
 
