@@ -51,7 +51,12 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                 responses.setdefault("415", _problem("The body is not JSON"))
             if operation.get("security"):
                 responses.setdefault("401", _problem("Missing, invalid or expired access token"))
-            if "{" in path:
+            # An id in the query (`GET /v1/incidents?group_id=`) names an object as one
+            # in the path does.
+            names_an_object = "{" in path or any(
+                p.get("name", "").endswith("_id") for p in operation.get("parameters", [])
+            )
+            if names_an_object:
                 responses.setdefault("404", _problem("No such object, or not visible to you"))
             for response in responses.values():
                 content = response.get("content", {})

@@ -15,7 +15,8 @@ from pydantic import BaseModel
 from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
-from app.problems import Problem
+from app.problems import field_problem
+from app.schemas import check_instant
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -39,12 +40,16 @@ def encode_cursor(created_at: datetime, row_id: uuid.UUID) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The position a cursor holds. Cursors are opaque but not signed, so a client can
+    craft one: whatever it holds is checked as any other instant from a client is."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         created, row_id = json.loads(base64.urlsafe_b64decode(padded))
-        return datetime.fromisoformat(created), uuid.UUID(row_id)
+        return check_instant(datetime.fromisoformat(created)), uuid.UUID(row_id)
     except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
-        raise Problem(400, "The cursor is not one this API issued.", kind="invalid-cursor") from exc
+        raise field_problem(
+            400, "cursor", "is not one this API issued", kind="invalid-cursor", code="invalid"
+        ) from exc
 
 
 def newest_first(

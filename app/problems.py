@@ -24,6 +24,10 @@ TYPE_PREFIX = "urn:neighbourwatch:problem:"
 
 log = logging.getLogger(__name__)
 
+# Errors listed in a validation answer: a body of thousands of unknown keys must not get
+# an answer many times its size (979 KB of them had an 11.4 MB answer).
+MAX_ERRORS = 20
+
 
 class FieldError(BaseModel):
     field: str = Field(
@@ -44,7 +48,12 @@ class ProblemDetail(BaseModel):
     detail: str | None = None
     instance: str | None = None
     request_id: str | None = None
-    errors: list[FieldError] | None = None
+    errors: list[FieldError] | None = Field(
+        default=None, description=f"The offending fields, at most {MAX_ERRORS} of them"
+    )
+    error_count: int | None = Field(
+        default=None, description="How many fields were wrong, listed in `errors` or not"
+    )
 
 
 class Problem(Exception):
@@ -83,14 +92,24 @@ def conflict(detail: str, kind: str = "conflict") -> Problem:
     return Problem(409, detail, kind=kind)
 
 
+def field_problem(
+    status: int, field: str, message: str, *, kind: str, code: str, title: str | None = None
+) -> Problem:
+    """A problem about one field, named in `errors` as validation answers name them."""
+    return Problem(
+        status,
+        f"{field}: {message}",
+        kind=kind,
+        title=title,
+        errors=[FieldError(field=field, message=message, code=code)],
+        error_count=1,
+    )
+
+
 def invalid(field: str, message: str, code: str = "invalid") -> Problem:
     """A 422 about one field that the request models could not catch by themselves."""
-    return Problem(
-        422,
-        f"{field}: {message}",
-        kind="validation-error",
-        title="Invalid request",
-        errors=[FieldError(field=field, message=message, code=code)],
+    return field_problem(
+        422, field, message, kind="validation-error", code=code, title="Invalid request"
     )
 
 
@@ -155,18 +174,22 @@ def _validation_problem(exc: RequestValidationError) -> Problem:
             kind="malformed-body",
         )
     errors = []
-    for e in raw:
+    for e in raw[:MAX_ERRORS]:
         where, path = _field_path(tuple(e.get("loc", ())))
         message = str(e.get("msg", "invalid")).removeprefix("Value error, ")
         if where not in ("body",):
             message = f"{message} (in {where})"
         errors.append(FieldError(field=path, message=message, code=str(e.get("type"))))
+    detail = "; ".join(f"{err.field}: {err.message}" for err in errors)
+    if len(raw) > len(errors):
+        detail += f"; and {len(raw) - len(errors)} more"
     return Problem(
         422,
-        "; ".join(f"{err.field}: {err.message}" for err in errors),
+        detail,
         kind="validation-error",
         title="Invalid request",
         errors=errors,
+        error_count=len(raw),
     )
 
 

@@ -120,3 +120,16 @@ async def test_request_id_is_generated_when_absent_or_unsafe(client: httpx.Async
     assert len(plain.headers["x-request-id"]) == 32
     unsafe = await client.get("/healthz", headers={"X-Request-ID": "bad id\nwith newline"})
     assert unsafe.headers["x-request-id"] != "bad id\nwith newline"
+
+
+async def test_a_validation_answer_lists_at_most_20_errors_and_counts_them(
+    client: httpx.AsyncClient,
+) -> None:
+    body = {f"unknown{n}": "x" * 100 for n in range(5_000)}
+    answer = await client.post("/v1/auth/register", json=body)
+    problem = assert_problem(answer, 422)
+    errors = problem["errors"]
+    assert isinstance(errors, list)
+    assert len(errors) == 20
+    assert problem["error_count"] == 5_003  # and email, password, display_name missing
+    assert len(answer.content) < 10_000

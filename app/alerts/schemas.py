@@ -7,7 +7,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AnyHttpUrl,
-    AwareDatetime,
     BaseModel,
     Field,
     RootModel,
@@ -19,10 +18,13 @@ from app.alerts.models import AckKind, AlertStatus, Certainty, MsgType, Severity
 from app.auth.schemas import TimeZone
 from app.categories import Category
 from app.geo.schemas import Area, PointGeometry
-from app.schemas import RequestModel, ResponseModel
+from app.schemas import Instant, RequestModel, ResponseModel
+from app.text import LongText, Name
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-Label = Annotated[str, Field(min_length=1, max_length=80)]
+Label = Annotated[Name, Field(max_length=80)]
+Title = Annotated[Name, Field(max_length=120)]
+Body = Annotated[LongText, Field(min_length=1, max_length=4000)]
 
 
 class PlaceCreate(RequestModel):
@@ -73,20 +75,20 @@ class PreferencesRead(ResponseModel):
 class Action(BaseModel):
     """A concrete thing residents can do: lock sheds, check on a neighbour…"""
 
-    text: Annotated[str, Field(min_length=1, max_length=200)]
+    text: Annotated[Name, Field(max_length=200)]
     url: AnyHttpUrl | None = None
 
 
 class AlertCreate(RequestModel):
-    title: Annotated[str, Field(min_length=1, max_length=120)]
-    body: Annotated[str, Field(min_length=1, max_length=4000)]
+    title: Title
+    body: Body
     category: Category
     severity: Severity
     urgency: Urgency = Urgency.expected
     certainty: Certainty = Certainty.likely
     area: Area | None = Field(default=None, description="Defaults to the group's area")
     group_id: uuid.UUID | None = None
-    expires_at: AwareDatetime
+    expires_at: Instant
     actions: Annotated[list[Action], Field(max_length=10)] = []
     status: AlertStatus = AlertStatus.actual
 
@@ -98,20 +100,23 @@ class AlertCreate(RequestModel):
 
 
 class AlertUpdate(RequestModel):
-    title: Annotated[str, Field(min_length=1, max_length=120)] | None = None
-    body: Annotated[str, Field(min_length=1, max_length=4000)] | None = None
+    title: Title | None = None
+    body: Body | None = None
     category: Category | None = None
     severity: Severity | None = None
     urgency: Urgency | None = None
     certainty: Certainty | None = None
     area: Area | None = None
-    expires_at: AwareDatetime | None = None
+    expires_at: Instant | None = None
     actions: Annotated[list[Action], Field(max_length=10)] | None = None
 
 
 class AlertCancel(RequestModel):
     reason: (
-        Annotated[str, Field(max_length=500, description="Why it is over; the cancellation's text")]
+        Annotated[
+            LongText,
+            Field(max_length=500, description="Why it is over; the cancellation's text"),
+        ]
         | None
     ) = None
 

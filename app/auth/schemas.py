@@ -6,21 +6,16 @@ import zoneinfo
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, EmailStr, Field, field_validator
+from pydantic import AfterValidator, EmailStr, Field, StringConstraints, field_validator
 
 from app.auth.models import Role
+from app.auth.passwords import MIN_LENGTH, check_password
 from app.geo.schemas import Area
-from app.schemas import RequestModel, ResponseModel
+from app.schemas import NotNull, RequestModel, ResponseModel
+from app.text import Name
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # BCP 47 language tag, the shape apps send (`en`, `en-GB`, `zh-Hant-TW`).
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
-
-
-def _display_name(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("must not contain control characters")
-    return value
 
 
 def _timezone(value: str) -> str:
@@ -29,13 +24,23 @@ def _timezone(value: str) -> str:
     return value
 
 
-DisplayName = Annotated[str, Field(min_length=1, max_length=80), AfterValidator(_display_name)]
+DisplayName = Annotated[Name, Field(max_length=80)]
 Locale = Annotated[str, Field(max_length=35, pattern=_LOCALE.pattern, examples=["en-GB"])]
 TimeZone = Annotated[
     str, Field(max_length=64, examples=["Europe/London"]), AfterValidator(_timezone)
 ]
-# NIST SP 800-63B: at least 8 characters, long passphrases allowed, no composition rules.
-Password = Annotated[str, Field(min_length=8, max_length=256)]
+# NIST SP 800-63B: at least 8 characters, long passphrases allowed, no composition rules,
+# not a common password. Never stripped: sign-in compares the password exactly as typed.
+Password = Annotated[
+    str,
+    StringConstraints(strip_whitespace=False, max_length=256),
+    AfterValidator(check_password),
+    Field(
+        min_length=MIN_LENGTH,
+        description="At least 8 characters, kept exactly as typed (spaces too);"
+        " one of the 30,000 most common passwords is refused",
+    ),
+]
 
 
 class RegisterRequest(RequestModel):
@@ -69,7 +74,7 @@ class MeUpdate(RequestModel):
 
 
 class AdminUserUpdate(RequestModel):
-    role: Role | None = None
+    role: NotNull[Role] = None
     jurisdiction: Area | None = None
 
 

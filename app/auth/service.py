@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -204,10 +204,11 @@ async def admin_update_user(
     changes = data.model_dump(exclude_unset=True, mode="json")
     new_role = changes.get("role", user.role)
     if user.role == Role.admin and new_role != Role.admin:
-        admins = await session.scalar(
-            select(func.count()).select_from(User).where(User.role == Role.admin.value)
+        # Locked, so that two admins demoting each other at once cannot both succeed.
+        admins = await session.scalars(
+            select(User.id).where(User.role == Role.admin.value).with_for_update()
         )
-        if (admins or 0) <= 1:
+        if len(admins.all()) <= 1:
             raise conflict("The last admin cannot be demoted.", kind="last-admin")
     user.role = new_role
     if data.jurisdiction is not None:

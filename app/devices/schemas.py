@@ -9,6 +9,7 @@ from pydantic import Field
 from app.auth.schemas import Locale
 from app.devices.models import Platform
 from app.schemas import RequestModel, ResponseModel
+from app.text import Name
 
 
 class DeviceRegister(RequestModel):
@@ -22,7 +23,7 @@ class DeviceRegister(RequestModel):
         ),
     ]
     platform: Platform
-    app_version: Annotated[str | None, Field(max_length=32)] = None
+    app_version: Annotated[Name, Field(max_length=32)] | None = None
     locale: Locale | None = None
 
 

@@ -16,12 +16,14 @@ from app.groups.models import (
     Visibility,
 )
 from app.schemas import RequestModel, ResponseModel
+from app.text import LongText, Name
 
-Description = Annotated[str, Field(max_length=2000)]
+Description = Annotated[LongText, Field(max_length=2000)]
+GroupName = Annotated[Name, Field(max_length=120)]
 
 
 class GroupCreate(RequestModel):
-    name: Annotated[str, Field(min_length=1, max_length=120)]
+    name: GroupName
     description: Description | None = None
     area: Area
     visibility: Visibility = Visibility.public
@@ -29,7 +31,7 @@ class GroupCreate(RequestModel):
 
 
 class GroupUpdate(RequestModel):
-    name: Annotated[str, Field(min_length=1, max_length=120)] | None = None
+    name: GroupName | None = None
     description: Description | None = None
     area: Area | None = None
     visibility: Visibility | None = None
@@ -56,7 +58,7 @@ class GroupRead(ResponseModel):
 
 
 class JoinRequest(RequestModel):
-    message: Annotated[str, Field(max_length=500)] | None = None
+    message: Annotated[LongText, Field(max_length=500)] | None = None
 
 
 class MembershipRead(ResponseModel):

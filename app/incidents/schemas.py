@@ -4,18 +4,19 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from app.categories import Category
 from app.geo.schemas import PointGeometry
 from app.incidents.models import IncidentStatus
-from app.schemas import RequestModel, ResponseModel
+from app.schemas import Instant, RequestModel, ResponseModel
+from app.text import LongText, Name
 
 
 class IncidentCreate(RequestModel):
     category: Category
-    description: Annotated[str, Field(min_length=1, max_length=4000)]
-    occurred_at: AwareDatetime
+    description: Annotated[LongText, Field(min_length=1, max_length=4000)]
+    occurred_at: Instant
     location: PointGeometry
     accuracy_m: Annotated[float, Field(ge=0, le=10_000)] | None = None
     anonymous: bool = Field(
@@ -57,8 +58,8 @@ class IncidentRead(ResponseModel):
 
 class TransitionRequest(RequestModel):
     status: IncidentStatus
-    note: Annotated[str, Field(max_length=2000)] | None = None
-    police_reference: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    note: Annotated[LongText, Field(max_length=2000)] | None = None
+    police_reference: Annotated[Name, Field(max_length=64)] | None = None
 
 
 class StatusChangeRead(ResponseModel):
@@ -71,7 +72,7 @@ class StatusChangeRead(ResponseModel):
 
 
 class UpdateCreate(RequestModel):
-    text: Annotated[str, Field(min_length=1, max_length=2000)]
+    text: Annotated[LongText, Field(min_length=1, max_length=2000)]
 
 
 class UpdateRead(ResponseModel):

@@ -53,6 +53,7 @@ from app.incidents.schemas import (
 from app.pagination import Page, chunks, newest_first, page_of
 from app.problems import conflict, forbidden, invalid, not_found
 from app.push import outbox
+from app.schemas import FIRST_YEAR, LAST_YEAR, YEARS
 from app.sqlite_loop import offloaded
 
 GEO_COLLECTION = "incident"
@@ -588,6 +589,9 @@ async def group_stats(
 ) -> GroupStats:
     if not (access.is_active_member or access.is_admin):
         raise forbidden("Statistics are for the group's members.")
+    for name, day in (("from", start), ("to", end)):
+        if day is not None and not FIRST_YEAR <= day.year <= LAST_YEAR:  # or ± days overflows
+            raise invalid(name, f"must be within {YEARS}")
     end = end or (utcnow().date() + timedelta(days=1))
     start = start or (end - timedelta(days=28))
     if start >= end:

@@ -246,3 +246,32 @@ async def test_the_last_admin_cannot_be_demoted(app: FastAPI, client: httpx.Asyn
         f"/v1/admin/users/{admin.id}", headers=second.headers, json={"role": "resident"}
     )
     assert answer.status_code == 200
+
+
+async def test_a_null_role_is_a_422_naming_role(app: FastAPI, client: httpx.AsyncClient) -> None:
+    admin = await new_admin(app, client)
+    resident = await new_account(client)
+    for target in (resident, admin):
+        answer = await client.patch(
+            f"/v1/admin/users/{target.id}", headers=admin.headers, json={"role": None}
+        )
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["errors"][0]["field"] == "role"
+    me = await client.get("/v1/me", headers=resident.headers)
+    assert me.json()["role"] == "resident"
+
+
+async def test_the_last_two_admins_cannot_both_demote_themselves(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    admins = [await new_admin(app, client) for _ in range(2)]
+    answers = await asyncio.gather(
+        *(
+            client.patch(f"/v1/admin/users/{a.id}", headers=a.headers, json={"role": "resident"})
+            for a in admins
+        )
+    )
+    assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
+    refused = next(a for a in answers if a.status_code == 409)
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["type"].endswith("last-admin")

@@ -112,3 +112,24 @@ async def test_stats_by_category_and_iso_week(
         path, headers=member.headers, params={"from": "2026-10-19", "to": "2026-10-05"}
     )
     assert backwards.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "field"),
+    [
+        ("0001-01-01", "0001-01-02", "from"),
+        (None, "0001-01-02", "to"),
+        ("2026-01-01", "9999-12-31", "to"),
+    ],
+)
+async def test_stats_for_days_at_the_ends_of_the_calendar_are_a_422(
+    client: httpx.AsyncClient, start: str | None, end: str, field: str
+) -> None:
+    owner = await new_account(client)
+    group = await new_group(client, owner)
+    params = {"to": end, **({"from": start} if start else {})}
+    answer = await client.get(
+        f"/v1/groups/{group['id']}/stats", headers=owner.headers, params=params
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["errors"][0]["field"] == field

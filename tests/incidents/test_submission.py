@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
@@ -113,4 +114,16 @@ async def test_bad_input_is_refused_and_nothing_stored(
         "/v1/incidents", headers=ann.headers, json=report_body(occurred_at="2026-11-23T10:00:00")
     )
     assert naive.status_code == 422
+    assert await incident_count(app) == 0
+
+
+@pytest.mark.parametrize("occurred_at", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00"])
+async def test_an_occurred_at_outside_the_years_datetime_holds_is_a_422(
+    app: FastAPI, client: httpx.AsyncClient, occurred_at: str
+) -> None:
+    ann = await new_account(client)
+    for key in (None, "fuzzed-1"):
+        answer = await report(client, ann, key, occurred_at=occurred_at)
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["errors"][0]["field"] == "occurred_at"
     assert await incident_count(app) == 0
