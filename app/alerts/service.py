@@ -322,8 +322,10 @@ async def update_alert(
     if data.expires_at is not None:
         _check_expiry(data.expires_at)
         changes["expires_at"] = data.expires_at
-    if data.severity is not None:
-        await _check_severity(session, user, alert.group_id, data.severity.value)
+    # Every new version is sent again: it must be one its group may send now (a group
+    # suspended since the first version cannot go on re-issuing it as severe).
+    severity = data.severity.value if data.severity is not None else alert.severity
+    await _check_severity(session, user, alert.group_id, severity)
     if not changes:
         raise Problem(422, "Nothing to change.", kind="validation-error")
     return await _new_version(session, user, alert, MsgType.update, changes, shape)

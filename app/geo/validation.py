@@ -106,12 +106,15 @@ def check_at_least(field: str, shape: Shape, min_radius_m: float, *, given: bool
         path, message = "radius_m", f"must be at least {min_radius_m:g} metres"
     else:
         need_m2 = math.pi * min_radius_m**2
-        have_m2 = laea_area_m2(shape.unwrapped)
+        # Part by part: a MultiPolygon's tiny part would probe one house while a large
+        # one made up the area.
+        parts = getattr(shape.unwrapped, "geoms", [shape.unwrapped])
+        have_m2 = min(laea_area_m2(part) for part in parts)
         if have_m2 >= need_m2:
             return
         path = "coordinates"
         message = (
-            f"the area is {have_m2:,.0f} m²; at least {need_m2:,.0f} m² "
-            f"(a circle of {min_radius_m:g} metres)"
+            f"the area (or one of its polygons) is {have_m2:,.0f} m²; each must be at least "
+            f"{need_m2:,.0f} m² (a circle of {min_radius_m:g} metres)"
         )
     raise invalid(f"{field}.{path}" if given else field, message, code="area_too_small")

@@ -206,9 +206,20 @@ async def update_group(
     if data.area is not None:
         shape = checked_area("area", data.area, area_limits(settings, access.user))
         new_area = data.area.model_dump()
-        vetted = group.verification == Verification.verified
-        if vetted and data.area.model_dump(mode="json") != group.area:
-            await _record_decision(session, group, access.user, Decision.area_changed, None)
+        # The officer vets (or is about to vet) the area they were shown, not a new one.
+        under_review = group.verification in (Verification.verified, Verification.pending)
+        if under_review and data.area.model_dump(mode="json") != group.area:
+            request = await _open_request(session, group.id)
+            if request is not None:
+                request.open = False
+            await _record_decision(
+                session,
+                group,
+                access.user,
+                Decision.area_changed,
+                None,
+                request.id if request else None,
+            )
         group.area = new_area
         await index_for(session).put(session, GEO_COLLECTION, group.id, shape)
     for field in ("name", "description"):
@@ -649,6 +660,13 @@ async def _record_decision(
     return record
 
 
+async def _open_request(session: AsyncSession, group_id: uuid.UUID) -> VerificationRequest | None:
+    stmt = select(VerificationRequest).where(
+        VerificationRequest.group_id == group_id, VerificationRequest.open.is_(True)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
 async def request_verification(
     session: AsyncSession, access: GroupAccess, data: VerificationRequestCreate
 ) -> VerificationRequestRead:
@@ -766,13 +784,7 @@ async def decide_verification(
         raise conflict("The group is already suspended.", kind="already-suspended")
     if decision != Decision.verified and not data.note:
         raise invalid("note", "a reason for the owner is required to reject or suspend")
-    request = (
-        await session.execute(
-            select(VerificationRequest).where(
-                VerificationRequest.group_id == group.id, VerificationRequest.open.is_(True)
-            )
-        )
-    ).scalar_one_or_none()
+    request = await _open_request(session, group.id)
     if request is not None:
         request.open = False
     record = await _record_decision(

@@ -120,6 +120,23 @@ async def test_a_coordinators_polygon_needs_the_area_of_the_minimum_circle(
     small = await issue(client, coordinator, group_id=group["id"], area=square(340))
     assert small.status_code == 422, small.text
     assert small.json()["errors"][0]["field"] == "area.coordinates"
+    # Each polygon of a MultiPolygon on its own: a tiny part beside a large one would
+    # probe one house while the large one made up the area.
+    north = {
+        "type": "Polygon",
+        "coordinates": [[[x, y + 0.01] for x, y in square(500)["coordinates"][0]]],
+    }
+    smuggled = await issue(
+        client,
+        coordinator,
+        group_id=group["id"],
+        area={
+            "type": "MultiPolygon",
+            "coordinates": [north["coordinates"], square(2)["coordinates"]],
+        },
+    )
+    assert smuggled.status_code == 422, smuggled.text
+    assert smuggled.json()["errors"][0]["field"] == "area.coordinates"
     big = await issue(client, coordinator, group_id=group["id"], area=square(370))
     assert big.status_code == 201, big.text
     update = await client.post(

@@ -283,3 +283,53 @@ async def test_operators_verify_from_the_command_line(
     assert databases.in_thread(cli.main, [*no_note, "--note", "Complaints"]) == 0
     assert (await group_of(client, owner, group["id"]))["verification"] == "suspended"
     assert databases.in_thread(cli.main, ["verify-group", "not-a-uuid"]) == 2
+
+
+async def test_an_area_changed_while_pending_goes_back_to_unverified(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    # The officer reads the request with the area they are to vet; an owner who then
+    # moves the group to a doorstep must not have the doorstep verified unseen.
+    officer = await new_agency(app, client)
+    owner = await new_account(client)
+    group = await new_group(client, owner, area=circle((-0.1276, 51.5072), 1_000))
+    assert (await ask(client, owner, group["id"])).status_code == 201
+    moved = await client.patch(
+        f"/v1/groups/{group['id']}",
+        headers=owner.headers,
+        json={"area": circle((-0.1276, 51.55), 25)},
+    )
+    assert moved.json()["verification"] == "unverified"
+    listed = await client.get("/v1/verification-requests", headers=officer.headers)
+    assert listed.json()["items"] == []
+    assert (await decide(client, officer, group["id"], "rejected", "gone")).status_code == 409
+    assert (await ask(client, owner, group["id"])).status_code == 201  # asks anew
+
+
+async def test_a_suspended_group_cannot_go_on_sending_severe_versions(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    officer = await new_agency(app, client)
+    owner = await new_account(client)
+    group = await new_group(client, owner)
+    assert (await decide(client, officer, group["id"], "verified")).status_code == 201
+    severe = await issue(client, owner, group_id=group["id"], severity="severe", area=None)
+    assert severe.status_code == 201, severe.text
+    await decide(client, officer, group["id"], "suspended", "Vigilantism")
+    again = await client.post(
+        f"/v1/alerts/{severe.json()['id']}/update",
+        headers=owner.headers,
+        json={"body": "Armed man seen at number 12. Stay inside."},
+    )
+    assert again.status_code == 422
+    assert again.json()["errors"][0]["field"] == "severity"
+    calmer = await client.post(
+        f"/v1/alerts/{severe.json()['id']}/update",
+        headers=owner.headers,
+        json={"severity": "moderate", "body": "Police are on the scene."},
+    )
+    assert calmer.status_code == 201, calmer.text
+    cancelled = await client.post(
+        f"/v1/alerts/{calmer.json()['id']}/cancel", headers=owner.headers, json={}
+    )
+    assert cancelled.status_code == 201
