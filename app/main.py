@@ -41,6 +41,7 @@ from app.ratelimit import memory_limiter, redis_limiter
 from app.realtime.bus import bus_for
 from app.realtime.hub import Hub
 from app.realtime.router import LIVE_EVENTS_PATH, live_events
+from app.realtime.seats import seats_for
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -117,8 +118,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.firebase = FirebaseVerifier(settings) if firebase_configured(settings) else None
         stop = asyncio.Event()
         bus = bus_for(settings.redis_url)
+        seats = seats_for(settings.redis_url, settings.ws_connections_per_user)
         app.state.hub = Hub(
-            app.state.sessionmaker, bus, metrics, per_user=settings.ws_connections_per_user
+            app.state.sessionmaker,
+            bus,
+            metrics,
+            per_user=settings.ws_connections_per_user,
+            seats=seats,
         )
         hub_task = asyncio.create_task(app.state.hub.run(), name="realtime-hub")
         dispatcher_task = None
@@ -146,6 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await hub_task
             await bus.close()
+            await seats.close()
             if app.state.firebase is not None:
                 app.state.firebase.close()
             if redis is not None:

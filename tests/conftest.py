@@ -11,6 +11,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from app.main import create_app
 from app.settings import Settings
@@ -119,3 +121,18 @@ def app(app_and_client: tuple[FastAPI, httpx.AsyncClient]) -> FastAPI:
 @pytest.fixture
 def client(app_and_client: tuple[FastAPI, httpx.AsyncClient]) -> httpx.AsyncClient:
     return app_and_client[1]
+
+
+@pytest.fixture
+async def live_redis_url() -> AsyncIterator[str]:
+    """The test Redis, emptied before and after (skipped, or failed in CI, when away)."""
+    redis = Redis.from_url(databases.REDIS_URL)
+    try:
+        await redis.ping()
+    except (RedisError, OSError) as exc:
+        await redis.aclose()
+        databases.unavailable("Redis", f"{databases.REDIS_URL}: {exc}")
+    await redis.flushdb()
+    yield databases.REDIS_URL
+    await redis.flushdb()
+    await redis.aclose()

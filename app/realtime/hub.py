@@ -5,7 +5,8 @@ net) and offers each row to the connections of its user. A connection holds live
 back while it replays what its client missed, then lets them through, skipping what the
 replay already sent: no gap, no duplicate, in seq order. A connection whose queue is
 full is too slow; it is closed (1013) and its client resumes later from the log. A user
-holds at most `per_user` connections in a process: one more closes their oldest (1008).
+holds at most `per_user` connections in a process: one more closes their oldest (1008);
+across processes, `seats` does the same (app/realtime/seats.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from app.metrics import Metrics
 from app.push.models import OutboxEvent
 from app.realtime import log as event_log
 from app.realtime.bus import Bus
+from app.realtime.seats import LocalSeats, Seats
 
 logger = logging.getLogger("app.realtime")
 
@@ -56,6 +58,7 @@ class Connection:
         self.expires_at = expires_at
         self.last_seq = 0  # the newest event handed to the queue
         self.opened = next(_opened)  # the order connections were added in
+        self.uid = uuid.uuid4().hex  # its seat among the user's connections in every process
         self.too_slow = asyncio.Event()
         self.replaced = asyncio.Event()  # closed for a newer one of the same user
         # Ends the connection's sending (set by its endpoint), which may be stuck sending.
@@ -121,13 +124,16 @@ class Hub:
         *,
         poll_s: float = 2.0,
         per_user: int = 10,
+        seats: Seats | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.bus = bus
         self.metrics = metrics
         self.poll_s = poll_s
         self.per_user = per_user
+        self.seats: Seats = seats or LocalSeats()
         self.connections: dict[str, set[Connection]] = {}
+        self._by_uid: dict[str, Connection] = {}
         self.tail = 0  # the newest seq offered to connections
         self._news = asyncio.Event()
         self._heads: dict[uuid.UUID, str] = {}
@@ -142,15 +148,24 @@ class Hub:
             oldest.replace()
             users = self.connections.setdefault(connection.key, set())
         users.add(connection)
+        self._by_uid[connection.uid] = connection
         self.metrics.ws_connections.inc()
 
     def remove(self, connection: Connection) -> None:
         users = self.connections.get(connection.key)
         if users is not None and connection in users:
             users.discard(connection)
+            self._by_uid.pop(connection.uid, None)
             if not users:
                 del self.connections[connection.key]
             self.metrics.ws_connections.dec()
+
+    def evict(self, uid: str) -> None:
+        """Another process (or this one) gave this connection's seat to a newer one."""
+        connection = self._by_uid.get(uid)
+        if connection is not None:
+            self.remove(connection)
+            connection.replace()
 
     async def _collect_when_idle(self) -> None:
         """A full garbage collection walks every live object: with thousands of open
@@ -173,6 +188,7 @@ class Hub:
 
     async def run(self) -> None:
         listening = asyncio.create_task(self.bus.listen(self._news.set))
+        evicting = asyncio.create_task(self.seats.listen(self.evict))
         collecting = asyncio.create_task(self._collect_when_idle())
         started = False
         try:
@@ -195,6 +211,7 @@ class Hub:
                     logger.exception("could not read the event log")
         finally:
             listening.cancel()
+            evicting.cancel()
             collecting.cancel()
 
     async def _pull(self) -> None:

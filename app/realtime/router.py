@@ -62,12 +62,14 @@ async def live_events(ws: WebSocket) -> None:
     converse = asyncio.create_task(_converse(ws, connection, hub, settings.ws_resume_window_s))
     tasks = (pump, converse)
     try:
+        await hub.seats.take(connection.user_id, connection.uid)
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
         hub.remove(connection)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await hub.seats.give_back(connection.user_id, connection.uid)
     codes = [t.result() for t in done if not t.cancelled() and t.exception() is None]
     code = next((c for c in codes if c), None)
     if connection.too_slow.is_set():

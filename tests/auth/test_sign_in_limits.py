@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from app.ratelimit import Rate, memory_limiter, redis_limiter
-from tests import databases
 from tests.auth.factories import PASSWORD, new_account, sign_in
 from tests.conftest import AppFactory
 
@@ -40,20 +37,6 @@ async def spray(
         answer = await sign_in(client, f"target{i}@example.org", "guess", headers=headers)
         assert answer.status_code in (400, 429)
     return answer
-
-
-@pytest.fixture
-async def live_redis_url() -> AsyncIterator[str]:
-    redis = Redis.from_url(databases.REDIS_URL)
-    try:
-        await redis.ping()
-    except (RedisError, OSError) as exc:
-        await redis.aclose()
-        databases.unavailable("Redis", f"{databases.REDIS_URL}: {exc}")
-    await redis.flushdb()
-    yield databases.REDIS_URL
-    await redis.flushdb()
-    await redis.aclose()
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -65,3 +65,21 @@ async def test_a_client_message_over_64_kib_closes_1009(app_factory: AppFactory)
             with pytest.raises(Closed) as closed:
                 await first.receive()
             assert closed.value.code == 1009
+
+
+async def test_the_limit_holds_across_processes(
+    app_factory: AppFactory, live_redis_url: str
+) -> None:
+    # Two API processes on one Redis: a user's connections count together, and the
+    # oldest gives way wherever it is.
+    shared = {"redis_url": live_redis_url, "ws_connections_per_user": 2, "ws_ping_s": 0.05}
+    async with app_factory(**shared) as (one, client), app_factory(**shared) as (other, _):
+        ann = await new_account(client)
+        oldest = await live_connection(one, ann.access_token)
+        elsewhere = await live_connection(other, ann.access_token)
+        newest = await live_connection(one, ann.access_token)  # two here at most: fine
+        assert await close_code(oldest) == 1008
+        for ws in (elsewhere, newest):
+            assert (await ws.receive(pings=True))["type"] == "ping"
+        for ws in (oldest, elsewhere, newest):
+            await ws.__aexit__()
