@@ -113,15 +113,17 @@ def cmd_openapi(args: argparse.Namespace) -> int:
 
 def cmd_create_admin(args: argparse.Namespace) -> int:
     from app.auth import service
-    from app.auth.passwords import PasswordHasher
+    from app.auth.passwords import PasswordHasher, check_password
     from app.auth.tokens import TokenService
     from app.db import create_engine, create_sessionmaker
     from app.ratelimit import memory_limiter
 
     settings = Settings()
     password = os.environ.get("NW_ADMIN_PASSWORD") or getpass.getpass("Password: ")
-    if len(password) < 8:
-        print("the password must have at least 8 characters", file=sys.stderr)
+    try:
+        check_password(password)  # the same rules as registration
+    except ValueError as exc:
+        print(f"the password {exc}", file=sys.stderr)
         return 2
 
     async def run() -> bool:

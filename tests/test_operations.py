@@ -95,3 +95,20 @@ async def test_create_admin_command(database_url: str, client: httpx.AsyncClient
     tokens = (await sign_in(client, "root@example.org")).json()
     me = await client.get("/v1/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
     assert me.json()["role"] == "admin"
+
+
+async def test_create_admin_refuses_a_common_password(database_url: str) -> None:
+    env = {**os.environ, "NW_DATABASE_URL": database_url, "NW_ADMIN_PASSWORD": "password1"}
+    command = [sys.executable, "-m", "app.cli", "create-admin", "--email", "root@example.org"]
+    done = await asyncio.to_thread(
+        subprocess.run,
+        command,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "most commonly used" in done.stderr
