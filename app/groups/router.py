@@ -165,10 +165,17 @@ async def list_members(
     responses=problem_responses(403, 409),
 )
 async def update_member(
-    user_id: uuid.UUID, data: MemberUpdate, access: GroupFromPath, session: SessionDep
+    user_id: uuid.UUID,
+    data: MemberUpdate,
+    access: GroupFromPath,
+    session: SessionDep,
+    request: Request,
 ) -> MembershipRead:
-    """Approve, ban or reinstate a member; promote, demote, or hand ownership over."""
-    membership = await service.update_member(session, access, user_id, data)
+    """Approve, ban or reinstate a member; promote, demote, or hand ownership over (an
+    unverified group only to someone who owns fewer than the most a resident may)."""
+    membership = await service.update_member(
+        session, request.app.state.settings, access, user_id, data
+    )
     return MembershipRead.model_validate(membership)
 
 

@@ -403,7 +403,11 @@ async def _target(session: AsyncSession, access: GroupAccess, user_id: uuid.UUID
 
 
 async def update_member(
-    session: AsyncSession, access: GroupAccess, user_id: uuid.UUID, data: MemberUpdate
+    session: AsyncSession,
+    settings: Settings,
+    access: GroupAccess,
+    user_id: uuid.UUID,
+    data: MemberUpdate,
 ) -> Membership:
     require_moderator(access)
     target = await _target(session, access, user_id)
@@ -437,6 +441,10 @@ async def update_member(
         if target.status != MembershipStatus.active:
             raise conflict("Only active members can be given a role.", kind="not-active")
         if data.role == GroupRole.owner:
+            if not access.is_verified:  # handed over, it counts against the new owner's few
+                new_owner = await session.get(User, target.user_id)
+                if new_owner is not None:
+                    await _check_unverified_quota(session, settings, new_owner)
             await _hand_over(session, access, target)
         else:
             target.role = data.role.value

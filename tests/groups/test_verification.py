@@ -333,3 +333,25 @@ async def test_a_suspended_group_cannot_go_on_sending_severe_versions(
         f"/v1/alerts/{calmer.json()['id']}/cancel", headers=owner.headers, json={}
     )
     assert cancelled.status_code == 201
+
+
+async def test_ownership_is_not_a_way_round_the_unverified_limit(app_factory: Any) -> None:
+    async with app_factory(max_unverified_groups=1) as (app, client):
+        giver, taker = await new_account(client), await new_account(client)
+        await new_group(client, taker)  # the one they may own
+        given = await new_group(client, giver, join_policy="open")
+        await join(client, taker, given["id"])
+        handed = await client.patch(
+            f"/v1/groups/{given['id']}/members/{taker.id}",
+            headers=giver.headers,
+            json={"role": "owner"},
+        )
+        assert handed.status_code == 409
+        assert handed.json()["type"].endswith("unverified-group-limit")
+        await verify(app, client, given["id"])
+        vetted = await client.patch(
+            f"/v1/groups/{given['id']}/members/{taker.id}",
+            headers=giver.headers,
+            json={"role": "owner"},
+        )
+        assert vetted.status_code == 200, vetted.text
