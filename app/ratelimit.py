@@ -53,7 +53,7 @@ class RateLimiter:
         self.storage = storage
         self._window = MovingWindowRateLimiter(storage)
         # A shared storage can be unreachable; this process's own counts stand in.
-        self._local = MovingWindowRateLimiter(MemoryStorage()) if shared else None
+        self._local = MovingWindowRateLimiter(_SweepingMemoryStorage()) if shared else None
 
     def _fallback(self, exc: Exception) -> MovingWindowRateLimiter:
         if self._local is None:
@@ -95,8 +95,23 @@ class RateLimiter:
             await self._fallback(exc).clear(rate.item, key)
 
 
+class _SweepingMemoryStorage(MemoryStorage):
+    """limits' in-process storage, sweeping expired entries every `SWEEP_S` instead of
+    after every hit: it started a sweep whenever the last had finished, one thread hop per
+    key, which cost about 200 µs of CPU per hit (a report takes two). Expired entries are
+    never counted either way; the sweep only frees their memory."""
+
+    SWEEP_S = 30.0
+
+    async def _MemoryStorage__schedule_expiry(self) -> None:  # noqa: N802 (limits' private hook)
+        now = time.monotonic()
+        if now - getattr(self, "_swept_at", -self.SWEEP_S) >= self.SWEEP_S:
+            self._swept_at = now
+            await super()._MemoryStorage__schedule_expiry()  # type: ignore[misc]
+
+
 def memory_limiter() -> RateLimiter:
-    return RateLimiter(MemoryStorage())
+    return RateLimiter(_SweepingMemoryStorage())
 
 
 def redis_limiter(redis: Redis, url: str) -> RateLimiter:

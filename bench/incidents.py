@@ -167,6 +167,9 @@ async def run(backend: str, seconds: float, clients: int) -> None:
             "NW_DATABASE_URL": url,
             "NW_JWT_SECRET": "bench-" + "s" * 40,
             "NW_INCIDENTS_PER_HOUR": "100000000",
+            # Every bench client is on 127.0.0.1: one address for all of them.
+            "NW_INCIDENTS_PER_ADDRESS_PER_HOUR": "100000000",
+            "NW_REGISTRATIONS_PER_ADDRESS_PER_HOUR": "1000",
             "NW_PASSWORD_HASH_TIME_COST": "1",
             "NW_PASSWORD_HASH_MEMORY_KIB": "8192",
             "NW_LOG_LEVEL": "WARNING",
