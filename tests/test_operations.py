@@ -72,15 +72,16 @@ def test_embedded_shape_generates_and_keeps_its_secret(tmp_path: Path) -> None:
     assert secret_file.read_text() == first
 
 
-async def test_create_admin_command(database_url: str, client: httpx.AsyncClient) -> None:
+async def create_admin(database_url: str, password: str) -> subprocess.CompletedProcess[str]:
+    """`nwatch create-admin` as an operator runs it, in its own process."""
     env = {
         **os.environ,
         "NW_DATABASE_URL": database_url,
-        "NW_ADMIN_PASSWORD": PASSWORD,
+        "NW_ADMIN_PASSWORD": password,
         "NW_JWT_SECRET": "x" * 40,
     }
     command = [sys.executable, "-m", "app.cli", "create-admin", "--email", "Root@Example.org"]
-    done = await asyncio.to_thread(
+    return await asyncio.to_thread(
         subprocess.run,
         command,
         env=env,
@@ -90,6 +91,10 @@ async def test_create_admin_command(database_url: str, client: httpx.AsyncClient
         timeout=60,
         check=False,
     )
+
+
+async def test_create_admin_command(database_url: str, client: httpx.AsyncClient) -> None:
+    done = await create_admin(database_url, PASSWORD)
     assert done.returncode == 0, done.stderr
     assert "created admin" in done.stderr
     tokens = (await sign_in(client, "root@example.org")).json()
@@ -98,17 +103,6 @@ async def test_create_admin_command(database_url: str, client: httpx.AsyncClient
 
 
 async def test_create_admin_refuses_a_common_password(database_url: str) -> None:
-    env = {**os.environ, "NW_DATABASE_URL": database_url, "NW_ADMIN_PASSWORD": "password1"}
-    command = [sys.executable, "-m", "app.cli", "create-admin", "--email", "root@example.org"]
-    done = await asyncio.to_thread(
-        subprocess.run,
-        command,
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = await create_admin(database_url, "password1")
     assert done.returncode == 2
     assert "most commonly used" in done.stderr

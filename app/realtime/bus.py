@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 log = logging.getLogger("app.realtime")
@@ -87,14 +88,19 @@ class RedisBus:
                 backoff = min(self.max_backoff_s, backoff * 2)
             finally:
                 self.connected = False
-                try:
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
-                    await client.aclose()
-                except (RedisError, OSError):
-                    pass
+                await close_quietly(client, pubsub)
 
     async def close(self) -> None:
         await self._publisher.aclose()
+
+
+async def close_quietly(client: Redis, pubsub: PubSub) -> None:
+    """Close a subscription whose connection may already be gone."""
+    try:
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
+        await client.aclose()
+    except (RedisError, OSError):
+        pass
 
 
 def bus_for(redis_url: str | None) -> Bus:

@@ -23,6 +23,8 @@ from typing import Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app.realtime.bus import close_quietly
+
 log = logging.getLogger("app.realtime")
 
 CHANNEL = "nw:ws-evict"
@@ -102,11 +104,7 @@ class RedisSeats:
                 log.warning("eviction channel lost; reconnecting", extra={"error": str(exc)})
                 await asyncio.sleep(1.0)
             finally:
-                try:
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
-                    await client.aclose()
-                except (RedisError, OSError):
-                    pass
+                await close_quietly(client, pubsub)
 
     async def close(self) -> None:
         await self._redis.aclose()
