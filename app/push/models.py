@@ -57,8 +57,9 @@ class Delivery(Base):
         ForeignKey("devices.id", ondelete="SET NULL")
     )
     silent: Mapped[bool] = mapped_column(Boolean, default=False)
-    # The recipient's event-log seq for this event, sent in the push's data so that the
-    # app can resume its WebSocket from there.
+    # The recipient's own event-log seq for this event (`LoggedEvent.user_seq`, never the
+    # global one), sent in the push's data so that the app can resume its WebSocket from
+    # there.
     seq: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -22,7 +22,7 @@ class PushMessage:
     platform: str
     silent: bool
     content: dict[str, Any] = field(default_factory=dict)  # OutboxEvent.message
-    seq: int | None = None  # the recipient's event-log seq, to resume the WebSocket from
+    seq: int | None = None  # the recipient's own event-log seq, to resume the WebSocket from
 
 
 class Outcome(StrEnum):

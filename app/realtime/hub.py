@@ -1,12 +1,15 @@
 """Live events for the WebSocket connections of one API process.
 
-The hub follows the event log in seq order (woken by the bus, and polling as a safety
-net) and offers each row to the connections of its user. A connection holds live events
-back while it replays what its client missed, then lets them through, skipping what the
-replay already sent: no gap, no duplicate, in seq order. A connection whose queue is
-full is too slow; it is closed (1013) and its client resumes later from the log. A user
-holds at most `per_user` connections in a process: one more closes their oldest (1008);
-across processes, `seats` does the same (app/realtime/seats.py).
+The hub follows the event log in its global seq order (woken by the bus, and polling as
+a safety net) and offers each row to the connections of its user, numbered with the
+user's own seq: the global one never leaves the hub (app.realtime.log). A user's own
+numbers grow in the log's order, so a connection orders and skips by them alone. A
+connection holds live events back while it replays what its client missed, then lets
+them through, skipping what the replay already sent: no gap, no duplicate, in seq order.
+A connection whose queue is full is too slow; it is closed (1013) and its client resumes
+later from the log. A user holds at most `per_user` connections in a process: one more
+closes their oldest (1008); across processes, `seats` does the same
+(app/realtime/seats.py).
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ class Connection:
         self.key = str(user_id)
         self.queue: asyncio.Queue[str] = asyncio.Queue(queue_size)
         self.expires_at = expires_at
-        self.last_seq = 0  # the newest event handed to the queue
+        self.last_seq = 0  # the user's own seq of the newest event handed to the queue
         self.opened = next(_opened)  # the order connections were added in
         self.uid = uuid.uuid4().hex  # its seat among the user's connections in every process
         self.too_slow = asyncio.Event()
@@ -134,7 +137,7 @@ class Hub:
         self.seats: Seats = seats or LocalSeats()
         self.connections: dict[str, set[Connection]] = {}
         self._by_uid: dict[str, Connection] = {}
-        self.tail = 0  # the newest seq offered to connections
+        self.tail = 0  # the newest global seq offered to connections (internal)
         self._news = asyncio.Event()
         self._heads: dict[uuid.UUID, str] = {}
         self.lookups = asyncio.Semaphore(8)  # account lookups of connections signing in
@@ -218,14 +221,14 @@ class Hub:
         while True:
             async with reading(self.sessionmaker) as session:
                 rows = await event_log.after(session, self.tail, PULL_PAGE)
-                await self._load_heads(session, {row[1] for row in rows})
-            for seq, event_id, user_id in rows:
+                await self._load_heads(session, {row[2] for row in rows})
+            for _, user_seq, event_id, user_id in rows:
                 connections = self.connections.get(str(user_id))
                 head = self._heads.get(event_id)
                 if connections and head is not None:
-                    text = frame(seq, head)
+                    text = frame(user_seq, head)
                     for connection in tuple(connections):
-                        connection.offer(seq, text)
+                        connection.offer(user_seq, text)
             if rows:
                 self.tail = rows[-1][0]
                 self._delivered_at = time.monotonic()
@@ -253,7 +256,7 @@ class Hub:
             if since is None:
                 return
             async with reading(self.sessionmaker) as session:
-                if not await event_log.holds(session, since):
+                if not await event_log.holds(session, connection.user_id, since):
                     connection.control(RESET)
                     return
             connection.last_seq = since

@@ -1,4 +1,10 @@
-"""The event log: what each user is to see, numbered by `seq`, kept for a retention period."""
+"""The event log: what each user is to see, kept for a retention period.
+
+Each user's events are numbered on their own (`user_seq`: 1, 2, 3…), and that is the
+only number a client is given: a number shared by everyone would tell, by its gaps, how
+many events others got (models.LoggedEvent). The global `seq` orders the whole log for
+the API processes that tail it, and goes no further.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import case, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from app.db import insert_for, utcnow
 from app.push.models import OutboxEvent
@@ -16,13 +23,17 @@ from app.realtime.models import LoggedEvent
 
 # Writers of the log take this transaction-scoped lock on PostgreSQL, so rows commit in
 # the order of their seq: a reader who has seen seq N never later finds a smaller one.
+# It also makes each user's next number (their newest + 1) safe to read, then write.
 _LOG_LOCK = 0x6E776C6F67  # "nwlog"
 REPLAY_PAGE = 1_000
+# Users numbered per round trip in `append`: a fan-out is a few grouped reads and
+# multi-row inserts, not one query per user.
+APPEND_CHUNK = 1_000
 
 
 @dataclass(frozen=True)
 class Entry:
-    seq: int
+    seq: int  # the user's own number
     event_type: str
     at: datetime
     data: dict[str, Any]
@@ -31,74 +42,121 @@ class Entry:
 async def append(
     session: AsyncSession, event_id: uuid.UUID, event_type: str, users: list[uuid.UUID]
 ) -> dict[uuid.UUID, int]:
-    """Log the event for these users (again: nothing twice); their seq numbers."""
+    """Log the event for these users (again: nothing twice); their own seq numbers.
+
+    Writers are serialised (the lock on PostgreSQL, one writer on SQLite), so each
+    user's newest number, read here, is still the newest when the row is written."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOG_LOCK})
-    if users:
-        now = utcnow()
-        await session.execute(
-            insert_for(session, LoggedEvent).on_conflict_do_nothing(
-                index_elements=["event_id", "user_id"]
-            ),
-            [
-                {"event_id": event_id, "user_id": u, "event_type": event_type, "created_at": now}
-                for u in users
-            ],
+    numbers: dict[uuid.UUID, int] = {}
+    now = utcnow()
+    unique = list(dict.fromkeys(users))
+    for start in range(0, len(unique), APPEND_CHUNK):
+        chunk = unique[start : start + APPEND_CHUNK]
+        # One grouped read per chunk: each user's newest number, and theirs for this
+        # event if it is logged already (a retry keeps its number).
+        rows = await session.execute(
+            select(
+                LoggedEvent.user_id,
+                func.max(LoggedEvent.user_seq),
+                func.max(case((LoggedEvent.event_id == event_id, LoggedEvent.user_seq))),
+            )
+            .where(LoggedEvent.user_id.in_(chunk))
+            .group_by(LoggedEvent.user_id)
         )
-    rows = await session.execute(
-        select(LoggedEvent.user_id, LoggedEvent.seq).where(
-            LoggedEvent.event_id == event_id, LoggedEvent.user_id.in_(users)
-        )
-    )
-    return {user: seq for user, seq in rows.all()}
+        newest: dict[uuid.UUID, int] = {}
+        for user, top, this in rows.all():
+            if this is not None:
+                numbers[user] = int(this)
+            else:
+                newest[user] = int(top)
+        fresh = {u: newest.get(u, 0) + 1 for u in chunk if u not in numbers}
+        if fresh:
+            await session.execute(
+                insert_for(session, LoggedEvent),
+                [
+                    {
+                        "event_id": event_id,
+                        "user_id": u,
+                        "user_seq": n,
+                        "event_type": event_type,
+                        "created_at": now,
+                    }
+                    for u, n in fresh.items()
+                ],
+            )
+            numbers.update(fresh)
+    return numbers
 
 
 async def newest(session: AsyncSession) -> int:
-    """The last seq logged (0 when nothing is)."""
+    """The last (global, internal) seq logged (0 when nothing is)."""
     return int(await session.scalar(select(func.max(LoggedEvent.seq))) or 0)
 
 
 async def after(
     session: AsyncSession, seq: int, limit: int
-) -> list[tuple[int, uuid.UUID, uuid.UUID]]:
-    """Everyone's entries after `seq`, oldest first: (seq, event id, user id)."""
+) -> list[tuple[int, int, uuid.UUID, uuid.UUID]]:
+    """Everyone's entries after the global `seq`, oldest first: (seq, the user's own
+    seq, event id, user id)."""
     rows = await session.execute(
-        select(LoggedEvent.seq, LoggedEvent.event_id, LoggedEvent.user_id)
+        select(LoggedEvent.seq, LoggedEvent.user_seq, LoggedEvent.event_id, LoggedEvent.user_id)
         .where(LoggedEvent.seq > seq)
         .order_by(LoggedEvent.seq)
         .limit(limit)
     )
-    return [(s, event_id, user_id) for s, event_id, user_id in rows.all()]
+    return [(s, mine, event_id, user_id) for s, mine, event_id, user_id in rows.all()]
 
 
 async def replay(
     session: AsyncSession, user_id: uuid.UUID, since: int, limit: int = REPLAY_PAGE
 ) -> list[Entry]:
-    """The user's events after `since`, oldest first, at most `limit`."""
+    """The user's events after their own seq `since`, oldest first, at most `limit`."""
     rows = await session.execute(
         select(
-            LoggedEvent.seq, LoggedEvent.event_type, OutboxEvent.created_at, OutboxEvent.realtime
+            LoggedEvent.user_seq,
+            LoggedEvent.event_type,
+            OutboxEvent.created_at,
+            OutboxEvent.realtime,
         )
         .join(OutboxEvent, OutboxEvent.id == LoggedEvent.event_id)
-        .where(LoggedEvent.user_id == user_id, LoggedEvent.seq > since)
-        .order_by(LoggedEvent.seq)
+        .where(LoggedEvent.user_id == user_id, LoggedEvent.user_seq > since)
+        .order_by(LoggedEvent.user_seq)
         .limit(limit)
     )
     return [Entry(seq, kind, at, data or {}) for seq, kind, at, data in rows.all()]
 
 
-async def holds(session: AsyncSession, since: int) -> bool:
-    """Whether the log still holds everything after `since`: false when `since` is older
-    than the oldest row kept, or newer than anything ever logged (another database)."""
+async def holds(session: AsyncSession, user_id: uuid.UUID, since: int) -> bool:
+    """Whether the log still holds everything of this user's after their `since`: false
+    when `since` is older than their oldest row kept, or newer than their newest (another
+    database, or a number from before 0012, when seq was global). Judged on the user's
+    own rows alone: everyone's would tell them how many events the others got."""
     oldest, newest = (
-        await session.execute(select(func.min(LoggedEvent.seq), func.max(LoggedEvent.seq)))
+        await session.execute(
+            select(func.min(LoggedEvent.user_seq), func.max(LoggedEvent.user_seq)).where(
+                LoggedEvent.user_id == user_id
+            )
+        )
     ).one()
     if newest is None:
         return since == 0
-    return oldest - 1 <= since <= newest
+    return bool(oldest - 1 <= since <= newest)
 
 
 async def prune(session: AsyncSession, before: datetime) -> int:
-    result = await session.execute(delete(LoggedEvent).where(LoggedEvent.created_at < before))
+    """Delete the rows older than `before`, but each user's newest: were all of a user's
+    rows gone, their numbering would start again at 1, and a client that last saw the
+    old 1 would take the new 1 for it (a silent gap). Kept, the newest row lets `holds`
+    answer such a client `reset`, and numbers the user's next event after it."""
+    newer = aliased(LoggedEvent)
+    result = await session.execute(
+        delete(LoggedEvent).where(
+            LoggedEvent.created_at < before,
+            select(newer.seq)
+            .where(newer.user_id == LoggedEvent.user_id, newer.user_seq > LoggedEvent.user_seq)
+            .exists(),
+        )
+    )
     return int(getattr(result, "rowcount", 0) or 0)

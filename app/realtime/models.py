@@ -12,16 +12,21 @@ from app.db import Base, UTCDateTime, utcnow
 class LoggedEvent(Base):
     """One event for one user, in the order the user is to see it.
 
-    `seq` only grows (SQLite's AUTOINCREMENT never reuses a pruned number; writers take a
-    lock on PostgreSQL so rows commit in seq order) and is what a WebSocket client
-    resumes from. Rows older than the retention period are pruned. What the event says
-    is stored once, on its outbox row (`OutboxEvent.realtime`), not once per user.
+    Two numbers. `seq` orders everyone's rows: it only grows (SQLite's AUTOINCREMENT
+    never reuses a pruned number; writers take a lock on PostgreSQL so rows commit in
+    seq order), and API processes tail the log by it. It is internal: the gap between
+    two of a user's own rows would count the events everyone else got in between (an
+    alert's reach). `user_seq` numbers each user's rows 1, 2, 3… in the same order; it
+    is the only number a client sees (frames, pushes, `resume since`). Rows older than
+    the retention period are pruned, all but each user's newest, so that no user's
+    numbering ever starts again. What the event says is stored once, on its outbox row
+    (`OutboxEvent.realtime`), not once per user.
     """
 
     __tablename__ = "event_log"
     __table_args__ = (
         UniqueConstraint("event_id", "user_id"),
-        Index("ix_event_log_user_id_seq", "user_id", "seq"),
+        UniqueConstraint("user_id", "user_seq"),  # also the index of replays and resumes
         Index("ix_event_log_created_at", "created_at"),
         {"sqlite_autoincrement": True},
     )
@@ -31,5 +36,6 @@ class LoggedEvent(Base):
     )
     event_id: Mapped[uuid.UUID] = mapped_column(Uuid)  # the outbox event it came from
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    user_seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     event_type: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -253,7 +253,7 @@ async def test_a_since_older_than_the_retained_log_answers_reset(
     async with app.state.sessionmaker() as session, session.begin():
         await session.execute(
             update(LoggedEvent)
-            .where(LoggedEvent.seq == old["seq"])
+            .where(LoggedEvent.user_id == resident.id, LoggedEvent.user_seq == old["seq"])
             .values(created_at=datetime.now(UTC) - timedelta(days=8))
         )
         assert await event_log.prune(session, datetime.now(UTC) - timedelta(days=7)) == 1
