@@ -4,6 +4,7 @@ than the snapped point its viewer is shown, or names an anonymous reporter."""
 from __future__ import annotations
 
 import math
+import uuid
 from typing import Any
 
 import httpx
@@ -43,6 +44,13 @@ async def counted(client: httpx.AsyncClient, who: Account, group_id: str) -> int
     answer = await client.get(f"/v1/groups/{group_id}/stats", headers=who.headers)
     assert answer.status_code == 200, answer.text
     return sum(answer.json()["current"]["totals"].values())
+
+
+async def told_after_dispatch(app: FastAPI) -> set[uuid.UUID]:
+    """Whoever the dispatcher tells of anything (their event log), once it has run."""
+    await drain(Dispatcher(app.state.sessionmaker, RecordingSender()))
+    async with app.state.sessionmaker() as session:
+        return set((await session.execute(select(LoggedEvent.user_id))).scalars())
 
 
 async def tiny_groups(client: httpx.AsyncClient, prober: Account) -> dict[str, dict[str, Any]]:
@@ -127,9 +135,7 @@ async def test_membership_of_a_tiny_group_shows_only_the_snapped_point(
     assert listed == []
     direct = await client.get(f"/v1/incidents/{incident['id']}", headers=other.headers)
     assert direct.status_code == 404
-    await drain(Dispatcher(app.state.sessionmaker, RecordingSender()))
-    async with app.state.sessionmaker() as session:
-        told = set((await session.execute(select(LoggedEvent.user_id))).scalars())
+    told = await told_after_dispatch(app)
     assert other.id not in told
     assert prober.id not in told
 
@@ -141,9 +147,7 @@ async def test_members_of_a_group_holding_the_snapped_point_hear_of_it(
     at_snapped = await new_group(client, owner, visibility="public", area=circle(SNAPPED, 25))
     await join(client, member, at_snapped["id"])
     incident = (await report(client, reporter, anonymous=True)).json()
-    await drain(Dispatcher(app.state.sessionmaker, RecordingSender()))
-    async with app.state.sessionmaker() as session:
-        told = set((await session.execute(select(LoggedEvent.user_id))).scalars())
+    told = await told_after_dispatch(app)
     assert told == {owner.id, member.id}
     seen = (await client.get(f"/v1/incidents/{incident['id']}", headers=member.headers)).json()
     assert seen["location"]["coordinates"] == list(SNAPPED)
