@@ -251,22 +251,22 @@ def _visible_groups(user: User) -> Select[Group]:
     )
 
 
+async def _member_counts(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """Active members of each of these groups, in one query."""
+    rows = await session.execute(
+        select(Membership.group_id, func.count())
+        .where(Membership.group_id.in_(ids), Membership.status == MembershipStatus.active.value)
+        .group_by(Membership.group_id)
+    )
+    return {group_id: int(count) for group_id, count in rows.all()}
+
+
 async def _reads(session: AsyncSession, user: User, groups: list[Group]) -> list[GroupRead]:
     """GroupRead for many groups in two queries (counts and the caller's memberships)."""
     ids = [g.id for g in groups]
     if not ids:
         return []
-    counts = dict(
-        (
-            await session.execute(
-                select(Membership.group_id, func.count())
-                .where(
-                    Membership.group_id.in_(ids), Membership.status == MembershipStatus.active.value
-                )
-                .group_by(Membership.group_id)
-            )
-        ).all()
-    )
+    counts = await _member_counts(session, ids)
     mine = {
         m.group_id: m
         for m in (
@@ -704,18 +704,7 @@ async def _request_reads(
 ) -> list[VerificationRequestRead]:
     group_ids = list({r.group_id for r in requests})
     groups = {g.id: g for g in await groups_by_id(session, group_ids)}
-    counts = dict(
-        (
-            await session.execute(
-                select(Membership.group_id, func.count())
-                .where(
-                    Membership.group_id.in_(group_ids),
-                    Membership.status == MembershipStatus.active.value,
-                )
-                .group_by(Membership.group_id)
-            )
-        ).all()
-    )
+    counts = await _member_counts(session, group_ids)
     names = await display_names(session, (r.requested_by for r in requests))
     return [
         VerificationRequestRead(

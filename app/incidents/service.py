@@ -30,7 +30,7 @@ from app.db import raw_uuid, utcnow
 from app.geo.index import index_for
 from app.geo.shapes import Circle, Shape, circles_touching, from_geojson, intersects
 from app.groups import service as groups_service
-from app.groups.models import Group, Verification
+from app.groups.models import Group, GroupRole, Verification
 from app.groups.service import GroupAccess
 from app.incidents.models import (
     TRANSITIONS,
@@ -97,6 +97,11 @@ def moderates_since(group: Group, role: str | None) -> datetime | None:
     if group.verification != Verification.verified.value:
         return None
     return group.verified_at
+
+
+def moderated_by(group: Group, role: str | None, incident: Incident) -> bool:
+    since = moderates_since(group, role)
+    return since is not None and incident.reported_at >= since
 
 
 async def _reach(session: AsyncSession, user: User) -> Reach:
@@ -219,13 +224,8 @@ async def hearers(session: AsyncSession, incident: Incident) -> set[uuid.UUID]:
     exact = [g for g in await groups_containing(session, incident) if g not in showing]
     if exact:
         groups = await groups_service.groups_by_id(session, exact)
-        moderating = [
-            g.id
-            for g in groups
-            if g.verification == Verification.verified.value
-            and g.verified_at is not None
-            and incident.reported_at >= g.verified_at
-        ]
+        owner = GroupRole.owner.value
+        moderating = [g.id for g in groups if moderated_by(g, owner, incident)]
         if moderating:
             users |= await groups_service.member_ids(session, moderating, moderators_only=True)
     return users
@@ -243,11 +243,8 @@ async def viewer_of(session: AsyncSession, user: User, incident: Incident) -> Vi
     moderator = officer
     if not moderator:
         exact_groups = await groups_containing(session, incident)
-        for group, role in await groups_service.active_memberships(session, user.id, exact_groups):
-            since = moderates_since(group, role)
-            if since is not None and incident.reported_at >= since:
-                moderator = True
-                break
+        memberships = await groups_service.active_memberships(session, user.id, exact_groups)
+        moderator = any(moderated_by(group, role, incident) for group, role in memberships)
     member = bool(
         await groups_service.roles_in(session, user.id, await groups_showing(session, incident))
     )
