@@ -1,4 +1,4 @@
-"""Engine, declarative base, shared column types and the per-request session.
+"""Engine, the base of table models, shared column types and the per-request session.
 
 One `AsyncSession` per request and one transaction: services `flush()`, the session
 dependency commits once before the response is sent and rolls back on any error.
@@ -10,10 +10,10 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from fastapi import Depends, Request
-from sqlalchemy import JSON, DateTime, MetaData, event, make_url
+from sqlalchemy import JSON, DateTime, MetaData, Table, event, make_url
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -26,8 +26,9 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import registry
 from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
 
 from app.settings import Settings
 from app.sqlite_loop import loop_connect, wal_checkpoints
@@ -43,8 +44,19 @@ NAMING_CONVENTION = {
 }
 
 
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+class TableModel(
+    SQLModel, registry=registry(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+):
+    """The base of every table model (`class X(TableModel, table=True)`).
+
+    Its own registry, not SQLModel's global one, so that the naming convention above
+    applies and nothing else imported into the process adds tables to our metadata.
+    Table models are never request or response bodies (see app/schemas.py).
+    """
+
+    # Set by SQLAlchemy on each table class; declared for the type checker, for the
+    # hot paths that run Core statements on the table itself.
+    __table__: ClassVar[Table]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -94,6 +106,15 @@ def utcnow() -> datetime:
 
 def new_id() -> uuid.UUID:
     return uuid.uuid4()
+
+
+# The two timestamp columns most tables have. (Any: a FieldInfo stands in for the value.)
+def created_now() -> Any:
+    return Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+def updated_now() -> Any:
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, sa_column_kwargs={"onupdate": utcnow})
 
 
 def _sqlite_pragmas(settings: Settings, checkpoints_in_commits: bool) -> Any:

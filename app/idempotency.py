@@ -13,33 +13,31 @@ import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
-from sqlalchemy import ForeignKey, Integer, String, Table, and_, select, tuple_
+from sqlalchemy import and_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlmodel import Field
 
-from app.db import Base, JSONDoc, UTCDateTime, insert_for, utcnow
+from app.db import JSONDoc, TableModel, created_now, insert_for, utcnow
 from app.problems import FieldError, Problem
 
 
-class IdempotencyRecord(Base):
+class IdempotencyRecord(TableModel, table=True):
     __tablename__ = "idempotency_keys"
 
-    user_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
-    )
-    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
-    key: Mapped[str] = mapped_column(String(128), primary_key=True)
-    request_hash: Mapped[str] = mapped_column(String(64))
-    status_code: Mapped[int | None] = mapped_column(Integer)
-    response: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE", primary_key=True)
+    scope: str = Field(max_length=64, primary_key=True)
+    key: str = Field(max_length=128, primary_key=True)
+    request_hash: str = Field(max_length=64)
+    status_code: int | None = None
+    response: dict[str, Any] | None = Field(default=None, sa_type=JSONDoc)
+    created_at: datetime = created_now()
 
 
 # The table, not the entity, in the two statements of every keyed request: Core
 # statements skip the ORM's bulk-DML bookkeeping (synchronising the identity map).
-_TABLE = cast(Table, IdempotencyRecord.__table__)
+_TABLE = IdempotencyRecord.__table__
 
 
 class Stored(NamedTuple):

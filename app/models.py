@@ -2,7 +2,7 @@
 
 from app.alerts.models import Ack, Alert, Place, Preferences
 from app.auth.models import RefreshToken, User
-from app.db import Base
+from app.db import TableModel
 from app.devices.models import Device
 from app.geo.models import GeoEntry
 from app.groups.models import (
@@ -21,7 +21,6 @@ from app.realtime.models import LoggedEvent
 __all__ = [
     "Ack",
     "Alert",
-    "Base",
     "Delivery",
     "Device",
     "GeoEntry",
@@ -38,6 +37,7 @@ __all__ = [
     "Preferences",
     "RefreshToken",
     "StatusChange",
+    "TableModel",
     "User",
     "VerificationDecision",
     "VerificationRequest",

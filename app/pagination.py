@@ -13,7 +13,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import Query
 from pydantic import BaseModel
 from sqlalchemy import Select, and_, or_
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import Mapped
 
 from app.problems import field_problem
 from app.schemas import check_instant
@@ -54,8 +54,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 def newest_first(
     stmt: SelectT,
-    created_col: InstrumentedAttribute[datetime],
-    id_col: InstrumentedAttribute[uuid.UUID],
+    created_col: Mapped[datetime],
+    id_col: Mapped[uuid.UUID],
     cursor: str | None,
     limit: int,
 ) -> SelectT:

@@ -26,6 +26,7 @@ import numpy as np
 from pydantic import SecretStr
 from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
 from app.alerts.models import Alert, Place, Preferences
 from app.alerts.recipients import decide, resolve_recipients
@@ -167,7 +168,9 @@ async def brute_force(session: AsyncSession, alert: Alert) -> int:
     from app.geo.shapes import from_geojson
 
     rows = (
-        await session.execute(select(Place.user_id, Place.lon, Place.lat, Place.radius_m))
+        await session.execute(
+            select(col(Place.user_id), col(Place.lon), col(Place.lat), col(Place.radius_m))
+        )
     ).all()
     hits = circles_touching(
         from_geojson(alert.area),

@@ -3,23 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any, Literal, cast
 
 from alembic import context
-from sqlalchemy import pool
+from alembic.autogenerate.api import AutogenContext
+from sqlalchemy import String, pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlmodel.sql.sqltypes import AutoString
 
 from app.migrate import include_name, include_object
-from app.models import Base
+from app.models import TableModel
 from app.settings import Settings
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = TableModel.metadata
 
 
 def database_url() -> str:
     url = config.attributes.get("database_url")
     return str(url) if url else Settings().database_url
+
+
+def render_item(type_: str, obj: Any, _context: AutogenContext) -> str | Literal[False]:
+    """SQLModel's AutoString (a `str` field with max_length) is a VARCHAR: migrations
+    say `sa.String`, so that they never depend on sqlmodel's types."""
+    if type_ == "type" and isinstance(obj, AutoString):
+        return f"sa.String(length={cast(String, obj.impl_instance).length!r})"
+    return False
 
 
 def configure(connection: Connection) -> None:
@@ -29,6 +40,7 @@ def configure(connection: Connection) -> None:
         include_name=include_name,
         include_object=include_object,
         compare_type=True,
+        render_item=render_item,
         # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
     )

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.main import create_app
 from app.migrate import head_revision, include_name, include_object
-from app.models import Base
+from app.models import TableModel
 from app.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +32,7 @@ async def test_models_and_migrations_agree(database_url: str) -> None:
                 "include_object": include_object,
             },
         )
-        return list(compare_metadata(context, Base.metadata))
+        return list(compare_metadata(context, TableModel.metadata))
 
     try:
         async with engine.connect() as conn:

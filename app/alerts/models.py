@@ -5,10 +5,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, UniqueConstraint, Uuid
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Index, UniqueConstraint
+from sqlmodel import Field
 
-from app.db import Base, JSONDoc, UTCDateTime, new_id, utcnow
+from app.db import JSONDoc, TableModel, UTCDateTime, created_now, new_id, updated_now
 
 
 class Severity(StrEnum):
@@ -55,38 +55,34 @@ class AckKind(StrEnum):
     dismissed = "dismissed"
 
 
-class Place(Base):
+class Place(TableModel, table=True):
     """A point and radius a resident watches; visible to that resident alone."""
 
     __tablename__ = "places"
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    user_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), index=True
-    )
-    label: Mapped[str] = mapped_column(String(80))
-    lon: Mapped[float] = mapped_column(Float)
-    lat: Mapped[float] = mapped_column(Float)
-    radius_m: Mapped[float] = mapped_column(Float)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    label: str = Field(max_length=80)
+    lon: float
+    lat: float
+    radius_m: float
+    created_at: datetime = created_now()
+    updated_at: datetime = updated_now()
 
 
-class Preferences(Base):
+class Preferences(TableModel, table=True):
     __tablename__ = "preferences"
 
-    user_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
-    )
-    muted_categories: Mapped[list[str]] = mapped_column(JSONDoc, default=list)
-    min_severity: Mapped[str] = mapped_column(String(16), default=Severity.minor.value)
-    quiet_start: Mapped[str | None] = mapped_column(String(5))  # "HH:MM"
-    quiet_end: Mapped[str | None] = mapped_column(String(5))
-    quiet_timezone: Mapped[str | None] = mapped_column(String(64))
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE", primary_key=True)
+    muted_categories: list[str] = Field(default_factory=list, sa_type=JSONDoc)
+    min_severity: str = Field(default=Severity.minor.value, max_length=16)
+    quiet_start: str | None = Field(default=None, max_length=5)  # "HH:MM"
+    quiet_end: str | None = Field(default=None, max_length=5)
+    quiet_timezone: str | None = Field(default=None, max_length=64)
+    updated_at: datetime = updated_now()
 
 
-class Alert(Base):
+class Alert(TableModel, table=True):
     """One version of an alert. Updates and cancels are new rows referencing the previous."""
 
     __tablename__ = "alerts"
@@ -95,39 +91,39 @@ class Alert(Base):
         Index("ix_alerts_chain_id", "chain_id"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    chain_id: Mapped[uuid.UUID] = mapped_column(Uuid)  # the first version's id
-    version: Mapped[int] = mapped_column(Integer, default=1)
-    previous_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("alerts.id"))
-    msg_type: Mapped[str] = mapped_column(String(8), default=MsgType.alert.value)
-    title: Mapped[str] = mapped_column(String(120))
-    body: Mapped[str] = mapped_column(String(4000))
-    category: Mapped[str] = mapped_column(String(32))
-    severity: Mapped[str] = mapped_column(String(16))
-    urgency: Mapped[str] = mapped_column(String(16))
-    certainty: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16))
-    area: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
-    actions: Mapped[list[dict[str, Any]]] = mapped_column(JSONDoc, default=list)
-    group_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("groups.id", ondelete="SET NULL"), index=True
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    chain_id: uuid.UUID  # the first version's id
+    version: int = 1
+    previous_id: uuid.UUID | None = Field(default=None, foreign_key="alerts.id")
+    msg_type: str = Field(default=MsgType.alert.value, max_length=8)
+    title: str = Field(max_length=120)
+    body: str = Field(max_length=4000)
+    category: str = Field(max_length=32)
+    severity: str = Field(max_length=16)
+    urgency: str = Field(max_length=16)
+    certainty: str = Field(max_length=16)
+    status: str = Field(max_length=16)
+    area: dict[str, Any] = Field(sa_type=JSONDoc)
+    actions: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONDoc)
+    group_id: uuid.UUID | None = Field(
+        default=None, foreign_key="groups.id", ondelete="SET NULL", index=True
     )
-    issuer_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    issuer_kind: Mapped[str] = mapped_column(String(16))  # coordinator | agency | admin
-    issuer_name: Mapped[str] = mapped_column(String(80))
-    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    issuer_id: uuid.UUID | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    issuer_kind: str = Field(max_length=16)  # coordinator | agency | admin
+    issuer_name: str = Field(max_length=80)
+    issued_at: datetime = created_now()
+    expires_at: datetime = Field(sa_type=UTCDateTime)
     # Set when a newer version (update or cancel) replaces this one.
-    superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    superseded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-class Ack(Base):
+class Ack(TableModel, table=True):
     __tablename__ = "alert_acks"
     __table_args__ = (UniqueConstraint("chain_id", "user_id", "kind"),)
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    chain_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
-    alert_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(16))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    chain_id: uuid.UUID = Field(index=True)
+    alert_id: uuid.UUID = Field(foreign_key="alerts.id", ondelete="CASCADE")
+    user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE")
+    kind: str = Field(max_length=16)
+    created_at: datetime = created_now()

@@ -6,6 +6,7 @@ import uuid
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.alerts.models import Place, Preferences, Severity
 from app.alerts.schemas import (
@@ -42,7 +43,7 @@ def place_shape(place: Place) -> Circle:
 
 async def create_place(session: AsyncSession, user: User, data: PlaceCreate) -> Place:
     count = await session.scalar(
-        select(func.count()).select_from(Place).where(Place.user_id == user.id)
+        select(func.count()).select_from(Place).where(col(Place.user_id) == user.id)
     )
     if (count or 0) >= MAX_PLACES:
         raise conflict(f"You can watch at most {MAX_PLACES} places.", kind="too-many-places")
@@ -91,7 +92,11 @@ async def list_places(
     session: AsyncSession, user: User, limit: int, cursor: str | None
 ) -> Page[PlaceRead]:
     stmt = newest_first(
-        select(Place).where(Place.user_id == user.id), Place.created_at, Place.id, cursor, limit
+        select(Place).where(col(Place.user_id) == user.id),
+        col(Place.created_at),
+        col(Place.id),
+        cursor,
+        limit,
     )
     rows = list((await session.execute(stmt)).scalars().all())
     return page_of(rows, limit, lambda p: (p.created_at, p.id), place_read)
@@ -99,7 +104,7 @@ async def list_places(
 
 async def user_places(session: AsyncSession, user_id: uuid.UUID) -> list[Place]:
     return list(
-        (await session.execute(select(Place).where(Place.user_id == user_id))).scalars().all()
+        (await session.execute(select(Place).where(col(Place.user_id) == user_id))).scalars().all()
     )
 
 

@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 
 from fastapi import Header, Request, Response, status
 from sqlalchemy import select
+from sqlmodel import col
 
 from app.alerts import places as places_service
 from app.alerts import service
@@ -233,13 +234,13 @@ async def read_cap_feed(session: SessionDep, request: Request) -> Response:
     rows = await session.execute(
         select(Alert)
         .where(
-            Alert.group_id.is_(None),
-            Alert.status == AlertStatus.actual.value,
-            Alert.superseded_at.is_(None),
-            Alert.msg_type != MsgType.cancel.value,
-            Alert.expires_at > now,
+            col(Alert.group_id).is_(None),
+            col(Alert.status) == AlertStatus.actual.value,
+            col(Alert.superseded_at).is_(None),
+            col(Alert.msg_type) != MsgType.cancel.value,
+            col(Alert.expires_at) > now,
         )
-        .order_by(Alert.issued_at.desc())
+        .order_by(col(Alert.issued_at).desc())
         .limit(200)
     )
     alerts = list(rows.scalars().all())

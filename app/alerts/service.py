@@ -15,6 +15,7 @@ from typing import Any, Literal
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.alerts import places as places_service
 from app.alerts.models import Ack, AckKind, Alert, AlertStatus, MsgType
@@ -215,7 +216,7 @@ async def issue_alert(
 
 async def chain(session: AsyncSession, alert: Alert) -> list[Alert]:
     rows = await session.execute(
-        select(Alert).where(Alert.chain_id == alert.chain_id).order_by(Alert.version)
+        select(Alert).where(col(Alert.chain_id) == alert.chain_id).order_by(col(Alert.version))
     )
     return list(rows.scalars().all())
 
@@ -386,27 +387,34 @@ async def list_alerts(
     cursor: str | None,
 ) -> Page[AlertRead]:
     now = utcnow()
-    stmt = select(Alert).where(Alert.superseded_at.is_(None))
+    stmt = select(Alert).where(col(Alert.superseded_at).is_(None))
     if scope == "issued":
-        stmt = stmt.where(Alert.issuer_id == user.id)
+        stmt = stmt.where(col(Alert.issuer_id) == user.id)
     else:
         ids: set[uuid.UUID] = set()
         index = index_for(session)
         for shape in await _watched_shapes(session, user):
             ids.update(await index.intersecting(session, GEO_COLLECTION, shape))
         stmt = stmt.where(
-            Alert.id.in_(ids),
+            col(Alert.id).in_(ids),
             or_(
-                Alert.group_id.is_(None), Alert.group_id.in_(await _active_group_ids(session, user))
+                col(Alert.group_id).is_(None),
+                col(Alert.group_id).in_(await _active_group_ids(session, user)),
             ),
-            or_(Alert.status != AlertStatus.test.value, Alert.issuer_id == user.id),
+            or_(col(Alert.status) != AlertStatus.test.value, col(Alert.issuer_id) == user.id),
         )
     if active is True:
-        stmt = stmt.where(Alert.msg_type != MsgType.cancel.value, Alert.expires_at > now)
+        stmt = stmt.where(col(Alert.msg_type) != MsgType.cancel.value, col(Alert.expires_at) > now)
     elif active is False:
-        stmt = stmt.where(or_(Alert.msg_type == MsgType.cancel.value, Alert.expires_at <= now))
+        stmt = stmt.where(
+            or_(col(Alert.msg_type) == MsgType.cancel.value, col(Alert.expires_at) <= now)
+        )
     rows = list(
-        (await session.execute(newest_first(stmt, Alert.issued_at, Alert.id, cursor, limit)))
+        (
+            await session.execute(
+                newest_first(stmt, col(Alert.issued_at), col(Alert.id), cursor, limit)
+            )
+        )
         .scalars()
         .all()
     )
@@ -420,7 +428,9 @@ async def ack_alert(
     existing = (
         await session.execute(
             select(Ack).where(
-                Ack.chain_id == alert.chain_id, Ack.user_id == user.id, Ack.kind == kind.value
+                col(Ack.chain_id) == alert.chain_id,
+                col(Ack.user_id) == user.id,
+                col(Ack.kind) == kind.value,
             )
         )
     ).scalar_one_or_none()
@@ -434,7 +444,9 @@ async def ack_alert(
         return (
             await session.execute(
                 select(Ack).where(
-                    Ack.chain_id == alert.chain_id, Ack.user_id == user.id, Ack.kind == kind.value
+                    col(Ack.chain_id) == alert.chain_id,
+                    col(Ack.user_id) == user.id,
+                    col(Ack.kind) == kind.value,
                 )
             )
         ).scalar_one(), False
@@ -470,23 +482,28 @@ async def alert_stats(session: AsyncSession, user: User, alert: Alert) -> AlertS
     counts = dict(
         (
             await session.execute(
-                select(Ack.kind, func.count())
-                .where(Ack.chain_id == alert.chain_id)
-                .group_by(Ack.kind)
+                select(col(Ack.kind), func.count())
+                .where(col(Ack.chain_id) == alert.chain_id)
+                .group_by(col(Ack.kind))
             )
         ).all()
     )
     first_ack = await session.execute(
-        select(func.min(Ack.created_at)).where(Ack.chain_id == alert.chain_id).group_by(Ack.user_id)
+        select(func.min(col(Ack.created_at)))
+        .where(col(Ack.chain_id) == alert.chain_id)
+        .group_by(col(Ack.user_id))
     )
     issued = versions[0].issued_at
     delays = [(t - issued).total_seconds() for t in first_ack.scalars() if t is not None]
     pushes = dict(
         (
             await session.execute(
-                select(Delivery.state, func.count())
-                .where(Delivery.subject_id == alert.chain_id, Delivery.event_type.like("alert.%"))
-                .group_by(Delivery.state)
+                select(col(Delivery.state), func.count())
+                .where(
+                    col(Delivery.subject_id) == alert.chain_id,
+                    col(Delivery.event_type).like("alert.%"),
+                )
+                .group_by(col(Delivery.state))
             )
         ).all()
     )

@@ -19,6 +19,7 @@ from firebase_admin import auth, credentials
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.auth.models import Role, User
 from app.problems import Problem, conflict, unauthenticated
@@ -85,13 +86,13 @@ async def sign_in(session: AsyncSession, identity: FirebaseIdentity) -> User:
     """The account linked to this Firebase uid; else the one with its verified email,
     which is linked now; else a new resident."""
     user = (
-        await session.execute(select(User).where(User.firebase_uid == identity.uid))
+        await session.execute(select(User).where(col(User.firebase_uid) == identity.uid))
     ).scalar_one_or_none()
     if user is not None:
         return user
     if identity.email:
         user = (
-            await session.execute(select(User).where(User.email == identity.email))
+            await session.execute(select(User).where(col(User.email) == identity.email))
         ).scalar_one_or_none()
         if user is not None:
             if user.firebase_uid is not None:

@@ -5,10 +5,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Uuid
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Index
+from sqlmodel import Field
 
-from app.db import Base, JSONDoc, UTCDateTime, new_id, utcnow
+from app.db import JSONDoc, TableModel, UTCDateTime, created_now, new_id, updated_now
 
 
 class Role(StrEnum):
@@ -17,39 +17,37 @@ class Role(StrEnum):
     admin = "admin"
 
 
-class User(Base):
+class User(TableModel, table=True):
     __tablename__ = "users"
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     # Stored lower-cased, so uniqueness is case-insensitive on every backend.
-    email: Mapped[str] = mapped_column(String(320), unique=True)
-    password_hash: Mapped[str | None] = mapped_column(String(255))
+    email: str = Field(max_length=320, unique=True)
+    password_hash: str | None = Field(default=None, max_length=255)
     # The Firebase Auth uid of an account that signs in with Firebase (POST /v1/auth/firebase).
-    firebase_uid: Mapped[str | None] = mapped_column(String(128), unique=True)
-    display_name: Mapped[str] = mapped_column(String(80))
-    role: Mapped[str] = mapped_column(String(16), default=Role.resident.value)
-    locale: Mapped[str | None] = mapped_column(String(35))
-    timezone: Mapped[str | None] = mapped_column(String(64))
+    firebase_uid: str | None = Field(default=None, max_length=128, unique=True)
+    display_name: str = Field(max_length=80)
+    role: str = Field(default=Role.resident.value, max_length=16)
+    locale: str | None = Field(default=None, max_length=35)
+    timezone: str | None = Field(default=None, max_length=64)
     # An agency user's jurisdiction: a GeoJSON area as accepted by the API.
-    jurisdiction: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    jurisdiction: dict[str, Any] | None = Field(default=None, sa_type=JSONDoc)
+    created_at: datetime = created_now()
+    updated_at: datetime = updated_now()
 
 
-class RefreshToken(Base):
+class RefreshToken(TableModel, table=True):
     """One issued refresh token. Rotation keeps the family; reuse revokes all of it."""
 
     __tablename__ = "refresh_tokens"
     __table_args__ = (Index("ix_refresh_tokens_family_id", "family_id"),)
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    user_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), index=True
-    )
-    family_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    family_id: uuid.UUID
     # SHA-256 of the token: the token itself is never stored.
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = created_now()
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    rotated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.auth.models import User
 
@@ -17,5 +18,7 @@ async def display_names(
     wanted = [i for i in set(ids) if i is not None]
     if not wanted:
         return {}
-    rows = await session.execute(select(User.id, User.display_name).where(User.id.in_(wanted)))
+    rows = await session.execute(
+        select(col(User.id), col(User.display_name)).where(col(User.id).in_(wanted))
+    )
     return {user_id: name for user_id, name in rows.all()}

@@ -9,6 +9,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.auth.models import RefreshToken, Role, User
 from app.auth.passwords import PasswordHasher
@@ -49,7 +50,7 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
 
 
 async def get_user_by_email(session: AsyncSession, email: str) -> User | None:
-    result = await session.execute(select(User).where(User.email == email.lower()))
+    result = await session.execute(select(User).where(col(User.email) == email.lower()))
     return result.scalar_one_or_none()
 
 
@@ -134,7 +135,7 @@ async def password_grant(
 async def _revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
     await session.execute(
         update(RefreshToken)
-        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .where(col(RefreshToken.family_id) == family_id, col(RefreshToken.revoked_at).is_(None))
         .values(revoked_at=utcnow())
     )
 
@@ -145,7 +146,7 @@ async def refresh_grant(session: AsyncSession, ctx: AuthContext, token: str) -> 
     The caller must commit even when this raises: a detected reuse has to stick.
     """
     result = await session.execute(
-        select(RefreshToken).where(RefreshToken.token_hash == hash_refresh_token(token))
+        select(RefreshToken).where(col(RefreshToken.token_hash) == hash_refresh_token(token))
     )
     stored = result.scalar_one_or_none()
     invalid = OAuthError("invalid_grant", "The refresh token is invalid, expired or revoked.")
@@ -161,9 +162,9 @@ async def refresh_grant(session: AsyncSession, ctx: AuthContext, token: str) -> 
     rotated = await session.execute(
         update(RefreshToken)
         .where(
-            RefreshToken.id == stored.id,
-            RefreshToken.rotated_at.is_(None),
-            RefreshToken.revoked_at.is_(None),
+            col(RefreshToken.id) == stored.id,
+            col(RefreshToken.rotated_at).is_(None),
+            col(RefreshToken.revoked_at).is_(None),
         )
         .values(rotated_at=utcnow())
         .execution_options(synchronize_session=False)
@@ -179,7 +180,9 @@ async def refresh_grant(session: AsyncSession, ctx: AuthContext, token: str) -> 
 
 async def logout(session: AsyncSession, token: str) -> None:
     result = await session.execute(
-        select(RefreshToken.family_id).where(RefreshToken.token_hash == hash_refresh_token(token))
+        select(col(RefreshToken.family_id)).where(
+            col(RefreshToken.token_hash) == hash_refresh_token(token)
+        )
     )
     family_id = result.scalar_one_or_none()
     if family_id is not None:
@@ -206,7 +209,7 @@ async def admin_update_user(
     if user.role == Role.admin and new_role != Role.admin:
         # Locked, so that two admins demoting each other at once cannot both succeed.
         admins = await session.scalars(
-            select(User.id).where(User.role == Role.admin.value).with_for_update()
+            select(col(User.id)).where(col(User.role) == Role.admin.value).with_for_update()
         )
         if len(admins.all()) <= 1:
             raise conflict("The last admin cannot be demoted.", kind="last-admin")

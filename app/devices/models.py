@@ -4,10 +4,10 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Uuid
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Index
+from sqlmodel import Field
 
-from app.db import Base, UTCDateTime, new_id, utcnow
+from app.db import TableModel, UTCDateTime, created_now, new_id, utcnow
 
 
 class Platform(StrEnum):
@@ -16,18 +16,18 @@ class Platform(StrEnum):
     web = "web"
 
 
-class Device(Base):
+class Device(TableModel, table=True):
     __tablename__ = "devices"
     __table_args__ = (Index("ix_devices_user_id_created_at", "user_id", "created_at"),)
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    fcm_token: Mapped[str] = mapped_column(String(1024), unique=True)
-    platform: Mapped[str] = mapped_column(String(16))
-    app_version: Mapped[str | None] = mapped_column(String(32))
-    locale: Mapped[str | None] = mapped_column(String(35))
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE")
+    fcm_token: str = Field(max_length=1024, unique=True)
+    platform: str = Field(max_length=16)
+    app_version: str | None = Field(default=None, max_length=32)
+    locale: str | None = Field(default=None, max_length=35)
     # False once FCM has said the token is dead; re-registering revives it.
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    active: bool = True
+    created_at: datetime = created_now()
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    deactivated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.auth.models import User
 from app.db import utcnow
@@ -18,7 +19,7 @@ from app.problems import not_found
 
 
 async def _by_token(session: AsyncSession, token: str) -> Device | None:
-    result = await session.execute(select(Device).where(Device.fcm_token == token))
+    result = await session.execute(select(Device).where(col(Device.fcm_token) == token))
     return result.scalar_one_or_none()
 
 
@@ -41,16 +42,20 @@ async def _deactivate_beyond(
     session: AsyncSession, user: User, keep: Device, max_active: int
 ) -> None:
     active = await session.execute(
-        select(Device.id)
-        .where(Device.user_id == user.id, Device.active.is_(True), Device.id != keep.id)
-        .order_by(Device.last_seen_at.desc(), Device.created_at.desc(), Device.id.desc())
+        select(col(Device.id))
+        .where(
+            col(Device.user_id) == user.id, col(Device.active).is_(True), col(Device.id) != keep.id
+        )
+        .order_by(
+            col(Device.last_seen_at).desc(), col(Device.created_at).desc(), col(Device.id).desc()
+        )
         .offset(max_active - 1)
     )
     beyond = list(active.scalars())
     if beyond:
         await session.execute(
             update(Device)
-            .where(Device.id.in_(beyond))
+            .where(col(Device.id).in_(beyond))
             .values(active=False, deactivated_at=utcnow())
             .execution_options(synchronize_session=False)
         )
@@ -97,9 +102,9 @@ async def list_devices(
     session: AsyncSession, user: User, limit: int, cursor: str | None
 ) -> Page[DeviceRead]:
     stmt = newest_first(
-        select(Device).where(Device.user_id == user.id),
-        Device.created_at,
-        Device.id,
+        select(Device).where(col(Device.user_id) == user.id),
+        col(Device.created_at),
+        col(Device.id),
         cursor,
         limit,
     )
@@ -109,7 +114,7 @@ async def list_devices(
 
 async def delete_device(session: AsyncSession, user: User, device_id: uuid.UUID) -> None:
     result = await session.execute(
-        delete(Device).where(Device.id == device_id, Device.user_id == user.id)
+        delete(Device).where(col(Device.id) == device_id, col(Device.user_id) == user.id)
     )
     # Another user's device answers exactly like a device that does not exist.
     if result.rowcount == 0:  # type: ignore[attr-defined]
@@ -124,8 +129,8 @@ async def active_devices(
     devices: list[tuple[uuid.UUID, uuid.UUID]] = []
     for batch in chunks(user_ids):
         rows = await session.execute(
-            select(Device.id, Device.user_id).where(
-                Device.user_id.in_(batch), Device.active.is_(True)
+            select(col(Device.id), col(Device.user_id)).where(
+                col(Device.user_id).in_(batch), col(Device.active).is_(True)
             )
         )
         devices += [(device_id, user_id) for device_id, user_id in rows.all()]

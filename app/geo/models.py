@@ -3,13 +3,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, Integer, String, UniqueConstraint, Uuid
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import BigInteger, Integer, UniqueConstraint
+from sqlmodel import Field
 
-from app.db import Base, JSONDoc
+from app.db import JSONDoc, TableModel
 
 
-class GeoEntry(Base):
+class GeoEntry(TableModel, table=True):
     """A shape stored for spatial search, in a named collection (group areas, places…).
 
     The index proper is backend-specific and lives beside this table: an R*Tree virtual
@@ -21,16 +21,18 @@ class GeoEntry(Base):
     __table_args__ = (UniqueConstraint("collection", "object_id"),)
 
     # INTEGER PRIMARY KEY on SQLite (the rowid, which the R*Tree ids derive from).
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    id: int = Field(
+        primary_key=True,
+        sa_type=BigInteger().with_variant(Integer(), "sqlite"),
+        sa_column_kwargs={"autoincrement": True},
     )
-    collection: Mapped[str] = mapped_column(String(24))
-    object_id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    kind: Mapped[str] = mapped_column(String(8))  # circle | polygon
-    lon: Mapped[float | None] = mapped_column(Float)
-    lat: Mapped[float | None] = mapped_column(Float)
-    radius_m: Mapped[float | None] = mapped_column(Float)
-    geojson: Mapped[dict[str, Any] | None] = mapped_column(JSONDoc)
+    collection: str = Field(max_length=24)
+    object_id: uuid.UUID
+    kind: str = Field(max_length=8)  # circle | polygon
+    lon: float | None = None
+    lat: float | None = None
+    radius_m: float | None = None
+    geojson: dict[str, Any] | None = Field(default=None, sa_type=JSONDoc)
     # Who the shape belongs to, where that matters for search (a place's resident), so
     # hot queries need not join back to the owning table.
-    owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    owner_id: uuid.UUID | None = None

@@ -5,10 +5,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Uuid
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Index
+from sqlmodel import Field
 
-from app.db import Base, JSONDoc, UTCDateTime, new_id, utcnow
+from app.db import JSONDoc, TableModel, UTCDateTime, created_now, new_id, updated_now
 
 
 class Visibility(StrEnum):
@@ -53,96 +53,86 @@ class Decision(StrEnum):
     area_changed = "area_changed"
 
 
-class Group(Base):
+class Group(TableModel, table=True):
     __tablename__ = "groups"
     __table_args__ = (Index("ix_groups_created_at_id", "created_at", "id"),)
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    name: Mapped[str] = mapped_column(String(120))
-    description: Mapped[str | None] = mapped_column(String(2000))
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    name: str = Field(max_length=120)
+    description: str | None = Field(default=None, max_length=2000)
     # The area as the coordinator drew it (GeoJSON); its shape is also in the GeoIndex.
-    area: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
-    visibility: Mapped[str] = mapped_column(String(16))
-    join_policy: Mapped[str] = mapped_column(String(16))
-    created_by: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL")
-    )
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
-    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    verification: Mapped[str] = mapped_column(
-        String(16), default=Verification.unverified.value, server_default="unverified"
+    area: dict[str, Any] = Field(sa_type=JSONDoc)
+    visibility: str = Field(max_length=16)
+    join_policy: str = Field(max_length=16)
+    created_by: uuid.UUID | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    created_at: datetime = created_now()
+    updated_at: datetime = updated_now()
+    archived_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    verification: str = Field(
+        default=Verification.unverified.value,
+        max_length=16,
+        sa_column_kwargs={"server_default": "unverified"},
     )
     # Reports submitted since then are moderated by the group's coordinators.
-    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    verified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-class VerificationRequest(Base):
+class VerificationRequest(TableModel, table=True):
     """An owner's request to have their group vetted; closed by the decision on it."""
 
     __tablename__ = "verification_requests"
     __table_args__ = (Index("ix_verification_requests_group_id", "group_id"),)
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    group_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
-    requested_by: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL")
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    group_id: uuid.UUID = Field(foreign_key="groups.id", ondelete="CASCADE")
+    requested_by: uuid.UUID | None = Field(
+        default=None, foreign_key="users.id", ondelete="SET NULL"
     )
-    message: Mapped[str | None] = mapped_column(String(2000))
+    message: str | None = Field(default=None, max_length=2000)
     # Set while nobody has decided on it; cleared by the decision (so at most one open).
-    open: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    open: bool = True
+    created_at: datetime = created_now()
 
 
-class VerificationDecision(Base):
+class VerificationDecision(TableModel, table=True):
     """Who decided what about a group's verification, when, and why (the audit trail)."""
 
     __tablename__ = "verification_decisions"
     __table_args__ = (Index("ix_verification_decisions_group_id", "group_id", "created_at"),)
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    group_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
-    request_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("verification_requests.id", ondelete="SET NULL")
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    group_id: uuid.UUID = Field(foreign_key="groups.id", ondelete="CASCADE")
+    request_id: uuid.UUID | None = Field(
+        default=None, foreign_key="verification_requests.id", ondelete="SET NULL"
     )
     # None: an operator with `nwatch verify-group`.
-    decided_by: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL")
-    )
-    decision: Mapped[str] = mapped_column(String(16))
-    note: Mapped[str | None] = mapped_column(String(2000))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_by: uuid.UUID | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    decision: str = Field(max_length=16)
+    note: str | None = Field(default=None, max_length=2000)
+    created_at: datetime = created_now()
 
 
-class Membership(Base):
+class Membership(TableModel, table=True):
     __tablename__ = "memberships"
     __table_args__ = (Index("ix_memberships_user_id", "user_id"),)
 
-    group_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True
-    )
-    user_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
-    )
-    role: Mapped[str] = mapped_column(String(16), default=GroupRole.member.value)
-    status: Mapped[str] = mapped_column(String(16))
-    message: Mapped[str | None] = mapped_column(String(500))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    group_id: uuid.UUID = Field(foreign_key="groups.id", ondelete="CASCADE", primary_key=True)
+    user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE", primary_key=True)
+    role: str = Field(default=GroupRole.member.value, max_length=16)
+    status: str = Field(max_length=16)
+    message: str | None = Field(default=None, max_length=500)
+    created_at: datetime = created_now()
+    updated_at: datetime = updated_now()
 
 
-class Invitation(Base):
+class Invitation(TableModel, table=True):
     __tablename__ = "invitations"
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    group_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("groups.id", ondelete="CASCADE"), index=True
-    )
-    code: Mapped[str] = mapped_column(String(32), unique=True)
-    created_by: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL")
-    )
-    max_uses: Mapped[int | None] = mapped_column(Integer)
-    uses: Mapped[int] = mapped_column(Integer, default=0)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    group_id: uuid.UUID = Field(foreign_key="groups.id", ondelete="CASCADE", index=True)
+    code: str = Field(max_length=32, unique=True)
+    created_by: uuid.UUID | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    max_uses: int | None = None
+    uses: int = 0
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    created_at: datetime = created_now()

@@ -21,6 +21,7 @@ from datetime import timedelta
 
 from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.auth.models import Role, User
 from app.auth.names import display_names
@@ -151,12 +152,12 @@ async def _check_unverified_quota(session: AsyncSession, settings: Settings, use
     owned = await session.scalar(
         select(func.count())
         .select_from(Membership)
-        .join(Group, Group.id == Membership.group_id)
+        .join(Group, col(Group.id) == Membership.group_id)
         .where(
-            Membership.user_id == user.id,
-            Membership.role == GroupRole.owner.value,
-            Group.archived_at.is_(None),
-            Group.verification != Verification.verified.value,
+            col(Membership.user_id) == user.id,
+            col(Membership.role) == GroupRole.owner.value,
+            col(Group.archived_at).is_(None),
+            col(Group.verification) != Verification.verified.value,
         )
     )
     if (owned or 0) >= settings.max_unverified_groups:
@@ -241,22 +242,25 @@ async def archive_group(session: AsyncSession, access: GroupAccess) -> None:
 
 
 def _visible_groups(user: User) -> Select[Group]:
-    mine = select(Membership.group_id).where(
-        Membership.user_id == user.id,
-        Membership.status.in_([MembershipStatus.active.value, MembershipStatus.pending.value]),
+    mine = select(col(Membership.group_id)).where(
+        col(Membership.user_id) == user.id,
+        col(Membership.status).in_([MembershipStatus.active.value, MembershipStatus.pending.value]),
     )
     return select(Group).where(
-        Group.archived_at.is_(None),
-        or_(Group.visibility == Visibility.public.value, Group.id.in_(mine)),
+        col(Group.archived_at).is_(None),
+        or_(col(Group.visibility) == Visibility.public.value, col(Group.id).in_(mine)),
     )
 
 
 async def _member_counts(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
     """Active members of each of these groups, in one query."""
     rows = await session.execute(
-        select(Membership.group_id, func.count())
-        .where(Membership.group_id.in_(ids), Membership.status == MembershipStatus.active.value)
-        .group_by(Membership.group_id)
+        select(col(Membership.group_id), func.count())
+        .where(
+            col(Membership.group_id).in_(ids),
+            col(Membership.status) == MembershipStatus.active.value,
+        )
+        .group_by(col(Membership.group_id))
     )
     return {group_id: int(count) for group_id, count in rows.all()}
 
@@ -272,7 +276,7 @@ async def _reads(session: AsyncSession, user: User, groups: list[Group]) -> list
         for m in (
             await session.execute(
                 select(Membership).where(
-                    Membership.group_id.in_(ids), Membership.user_id == user.id
+                    col(Membership.group_id).in_(ids), col(Membership.user_id) == user.id
                 )
             )
         ).scalars()
@@ -314,12 +318,16 @@ async def list_groups(
         ids = await index_for(session).intersecting(
             session, GEO_COLLECTION, Circle(near[0], near[1], radius_m)
         )
-        stmt = stmt.where(Group.id.in_(ids))
+        stmt = stmt.where(col(Group.id).in_(ids))
     if q:
         escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        stmt = stmt.where(func.lower(Group.name).like(f"%{escaped}%", escape="\\"))
+        stmt = stmt.where(func.lower(col(Group.name)).like(f"%{escaped}%", escape="\\"))
     rows = list(
-        (await session.execute(newest_first(stmt, Group.created_at, Group.id, cursor, limit)))
+        (
+            await session.execute(
+                newest_first(stmt, col(Group.created_at), col(Group.id), cursor, limit)
+            )
+        )
         .scalars()
         .all()
     )
@@ -373,12 +381,12 @@ async def list_members(
     if wanted != MembershipStatus.active and not access.is_moderator:
         raise forbidden("Only coordinators see pending requests and bans.")
     stmt = (
-        select(Membership, User.display_name)
-        .join(User, User.id == Membership.user_id)
-        .where(Membership.group_id == access.group.id, Membership.status == wanted.value)
+        select(Membership, col(User.display_name))
+        .join(User, col(User.id) == Membership.user_id)
+        .where(col(Membership.group_id) == access.group.id, col(Membership.status) == wanted.value)
     )
     # Keyset on (created_at, user_id): the membership's own key.
-    stmt = newest_first(stmt, Membership.created_at, Membership.user_id, cursor, limit)
+    stmt = newest_first(stmt, col(Membership.created_at), col(Membership.user_id), cursor, limit)
     rows = list((await session.execute(stmt)).all())
 
     def convert(row: tuple[Membership, str]) -> MemberRead:
@@ -455,7 +463,10 @@ async def update_member(
 async def _hand_over(session: AsyncSession, access: GroupAccess, new_owner: Membership) -> None:
     await session.execute(
         update(Membership)
-        .where(Membership.group_id == access.group.id, Membership.role == GroupRole.owner.value)
+        .where(
+            col(Membership.group_id) == access.group.id,
+            col(Membership.role) == GroupRole.owner.value,
+        )
         .values(role=GroupRole.coordinator.value)
     )
     new_owner.role = GroupRole.owner.value
@@ -502,7 +513,7 @@ async def accept_invitation(
     session: AsyncSession, user: User, code: str
 ) -> tuple[Membership, bool]:
     invitation = (
-        await session.execute(select(Invitation).where(Invitation.code == code))
+        await session.execute(select(Invitation).where(col(Invitation.code) == code))
     ).scalar_one_or_none()
     group = await session.get(Group, invitation.group_id) if invitation else None
     if invitation is None or group is None or group.archived_at is not None:
@@ -517,11 +528,11 @@ async def accept_invitation(
     used = await session.execute(
         update(Invitation)
         .where(
-            Invitation.id == invitation.id,
-            Invitation.expires_at > now,
-            or_(Invitation.max_uses.is_(None), Invitation.uses < Invitation.max_uses),
+            col(Invitation.id) == invitation.id,
+            col(Invitation.expires_at) > now,
+            or_(col(Invitation.max_uses).is_(None), col(Invitation.uses) < Invitation.max_uses),
         )
-        .values(uses=Invitation.uses + 1)
+        .values(uses=col(Invitation.uses) + 1)
         .execution_options(synchronize_session=False)
     )
     if used.rowcount != 1:  # type: ignore[attr-defined]
@@ -546,10 +557,10 @@ async def my_groups(
 ) -> Page[MyMembershipRead]:
     stmt = (
         select(Membership, Group)
-        .join(Group, Group.id == Membership.group_id)
-        .where(Membership.user_id == user.id, Group.archived_at.is_(None))
+        .join(Group, col(Group.id) == Membership.group_id)
+        .where(col(Membership.user_id) == user.id, col(Group.archived_at).is_(None))
     )
-    stmt = newest_first(stmt, Membership.created_at, Membership.group_id, cursor, limit)
+    stmt = newest_first(stmt, col(Membership.created_at), col(Membership.group_id), cursor, limit)
     rows = list((await session.execute(stmt)).all())
     page = page_of(rows, limit, lambda r: (r[0].created_at, r[0].group_id), lambda r: r)
     reads = {r.id: r for r in await _reads(session, user, [g for _, g in page.items])}
@@ -571,11 +582,12 @@ async def member_ids(
     session: AsyncSession, group_ids: list[uuid.UUID], moderators_only: bool = False
 ) -> set[uuid.UUID]:
     """Active members (or only coordinators and owners) of the given groups."""
-    stmt = select(Membership.user_id).where(
-        Membership.group_id.in_(group_ids), Membership.status == MembershipStatus.active.value
+    stmt = select(col(Membership.user_id)).where(
+        col(Membership.group_id).in_(group_ids),
+        col(Membership.status) == MembershipStatus.active.value,
     )
     if moderators_only:
-        stmt = stmt.where(Membership.role.in_(MODERATOR_ROLES))
+        stmt = stmt.where(col(Membership.role).in_(MODERATOR_ROLES))
     return set((await session.execute(stmt)).scalars())
 
 
@@ -585,18 +597,18 @@ async def active_memberships(
     """The groups (not archived; only those `among`, if given) in which the user is an
     active member, with their role."""
     stmt = (
-        select(Group, Membership.role)
-        .join(Membership, Membership.group_id == Group.id)
+        select(Group, col(Membership.role))
+        .join(Membership, col(Membership.group_id) == Group.id)
         .where(
-            Membership.user_id == user_id,
-            Membership.status == MembershipStatus.active.value,
-            Group.archived_at.is_(None),
+            col(Membership.user_id) == user_id,
+            col(Membership.status) == MembershipStatus.active.value,
+            col(Group.archived_at).is_(None),
         )
     )
     if among is not None:
         if not among:
             return []
-        stmt = stmt.where(Membership.group_id.in_(among))
+        stmt = stmt.where(col(Membership.group_id).in_(among))
     rows = await session.execute(stmt)
     return [(group, role) for group, role in rows.all()]
 
@@ -608,10 +620,10 @@ async def roles_in(
     if not group_ids:
         return {}
     rows = await session.execute(
-        select(Membership.group_id, Membership.role).where(
-            Membership.user_id == user_id,
-            Membership.group_id.in_(group_ids),
-            Membership.status == MembershipStatus.active.value,
+        select(col(Membership.group_id), col(Membership.role)).where(
+            col(Membership.user_id) == user_id,
+            col(Membership.group_id).in_(group_ids),
+            col(Membership.status) == MembershipStatus.active.value,
         )
     )
     return {group_id: role for group_id, role in rows.all()}
@@ -670,7 +682,7 @@ async def _record_decision(
 
 async def _open_request(session: AsyncSession, group_id: uuid.UUID) -> VerificationRequest | None:
     stmt = select(VerificationRequest).where(
-        VerificationRequest.group_id == group_id, VerificationRequest.open.is_(True)
+        col(VerificationRequest.group_id) == group_id, col(VerificationRequest.open).is_(True)
     )
     return (await session.execute(stmt)).scalar_one_or_none()
 
@@ -732,8 +744,8 @@ async def list_verification_requests(
         raise forbidden("Verification requests are for agency officers and admins.")
     stmt = (
         select(VerificationRequest)
-        .join(Group, Group.id == VerificationRequest.group_id)
-        .where(VerificationRequest.open.is_(True), Group.archived_at.is_(None))
+        .join(Group, col(Group.id) == VerificationRequest.group_id)
+        .where(col(VerificationRequest.open).is_(True), col(Group.archived_at).is_(None))
     )
     if user.role == Role.agency:
         if not user.jurisdiction:
@@ -741,8 +753,10 @@ async def list_verification_requests(
         inside = await index_for(session).within(
             session, GEO_COLLECTION, from_geojson(user.jurisdiction)
         )
-        stmt = stmt.where(VerificationRequest.group_id.in_(inside))
-    stmt = newest_first(stmt, VerificationRequest.created_at, VerificationRequest.id, cursor, limit)
+        stmt = stmt.where(col(VerificationRequest.group_id).in_(inside))
+    stmt = newest_first(
+        stmt, col(VerificationRequest.created_at), col(VerificationRequest.id), cursor, limit
+    )
     rows = list((await session.execute(stmt)).scalars().all())
     page = page_of(rows, limit, lambda r: (r.created_at, r.id), lambda r: r)
     return Page[VerificationRequestRead](
@@ -799,13 +813,15 @@ async def decide_verification(
 
 
 async def owner_ids(session: AsyncSession, group_id: uuid.UUID) -> set[uuid.UUID]:
-    stmt = select(Membership.user_id).where(
-        Membership.group_id == group_id,
-        Membership.role == GroupRole.owner.value,
-        Membership.status == MembershipStatus.active.value,
+    stmt = select(col(Membership.user_id)).where(
+        col(Membership.group_id) == group_id,
+        col(Membership.role) == GroupRole.owner.value,
+        col(Membership.status) == MembershipStatus.active.value,
     )
     return set((await session.execute(stmt)).scalars())
 
 
 async def groups_by_id(session: AsyncSession, group_ids: list[uuid.UUID]) -> list[Group]:
-    return list((await session.execute(select(Group).where(Group.id.in_(group_ids)))).scalars())
+    return list(
+        (await session.execute(select(Group).where(col(Group.id).in_(group_ids)))).scalars()
+    )

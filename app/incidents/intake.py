@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Table, insert
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import idempotency
@@ -48,7 +48,7 @@ MAX_AGE = timedelta(days=30)
 IDEMPOTENCY_SCOPE = "POST /v1/incidents"
 # Reports written in one transaction at most: a bound on how long the write turn is held.
 MAX_BATCH = 256
-_TABLE = cast(Table, Incident.__table__)
+_TABLE = Incident.__table__
 
 
 @dataclass(eq=False)

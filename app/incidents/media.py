@@ -19,11 +19,11 @@ from typing import Protocol
 
 import pillow_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
-from sqlalchemy import ForeignKey, Integer, String, Uuid, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlmodel import Field, col
 
-from app.db import Base, UTCDateTime, new_id, utcnow
+from app.db import TableModel, created_now, new_id
 from app.problems import Problem, conflict
 from app.settings import Settings
 
@@ -42,22 +42,18 @@ FORMATS = {
 }
 
 
-class Media(Base):
+class Media(TableModel, table=True):
     __tablename__ = "media"
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    incident_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("incidents.id", ondelete="CASCADE"), index=True
-    )
-    uploader_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL")
-    )
-    content_type: Mapped[str] = mapped_column(String(32))
-    size: Mapped[int] = mapped_column(Integer)
-    width: Mapped[int] = mapped_column(Integer)
-    height: Mapped[int] = mapped_column(Integer)
-    storage_key: Mapped[str] = mapped_column(String(128))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    incident_id: uuid.UUID = Field(foreign_key="incidents.id", ondelete="CASCADE", index=True)
+    uploader_id: uuid.UUID | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    content_type: str = Field(max_length=32)
+    size: int
+    width: int
+    height: int
+    storage_key: str = Field(max_length=128)
+    created_at: datetime = created_now()
 
 
 class MediaStore(Protocol):
@@ -193,7 +189,7 @@ class PhotoCleaner:
 async def count_for(session: AsyncSession, incident_id: uuid.UUID) -> int:
     return int(
         await session.scalar(
-            select(func.count()).select_from(Media).where(Media.incident_id == incident_id)
+            select(func.count()).select_from(Media).where(col(Media.incident_id) == incident_id)
         )
         or 0
     )

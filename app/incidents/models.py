@@ -4,10 +4,10 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, String, Uuid
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Index
+from sqlmodel import Field
 
-from app.db import Base, UTCDateTime, new_id, utcnow
+from app.db import TableModel, UTCDateTime, created_now, new_id, updated_now
 
 
 class IncidentStatus(StrEnum):
@@ -28,7 +28,7 @@ TRANSITIONS: dict[IncidentStatus, frozenset[IncidentStatus]] = {
 }
 
 
-class Incident(Base):
+class Incident(TableModel, table=True):
     __tablename__ = "incidents"
     __table_args__ = (
         Index("ix_incidents_reported_at_id", "reported_at", "id"),
@@ -37,42 +37,38 @@ class Incident(Base):
         Index("ix_incidents_snapped_lat", "snapped_lat", "snapped_lon"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    reporter_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL")
-    )
-    category: Mapped[str] = mapped_column(String(32))
-    description: Mapped[str] = mapped_column(String(4000))
-    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    reported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    lon: Mapped[float] = mapped_column(Float)
-    lat: Mapped[float] = mapped_column(Float)
-    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    reporter_id: uuid.UUID | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    category: str = Field(max_length=32)
+    description: str = Field(max_length=4000)
+    occurred_at: datetime = Field(sa_type=UTCDateTime)
+    reported_at: datetime = created_now()
+    lon: float
+    lat: float
+    accuracy_m: float | None = None
     # The point everyone but the reporter and moderators sees (app.geo.privacy.snap).
-    snapped_lon: Mapped[float] = mapped_column(Float)
-    snapped_lat: Mapped[float] = mapped_column(Float)
-    anonymous: Mapped[bool] = mapped_column(Boolean, default=True)
-    status: Mapped[str] = mapped_column(String(16), default=IncidentStatus.submitted.value)
-    police_reference: Mapped[str | None] = mapped_column(String(64))
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    snapped_lon: float
+    snapped_lat: float
+    anonymous: bool = True
+    status: str = Field(default=IncidentStatus.submitted.value, max_length=16)
+    police_reference: str | None = Field(default=None, max_length=64)
+    updated_at: datetime = updated_now()
 
 
-class StatusChange(Base):
+class StatusChange(TableModel, table=True):
     __tablename__ = "incident_status_changes"
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    incident_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("incidents.id", ondelete="CASCADE"), index=True
-    )
-    from_status: Mapped[str] = mapped_column(String(16))
-    to_status: Mapped[str] = mapped_column(String(16))
-    actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    note: Mapped[str | None] = mapped_column(String(2000))
-    police_reference: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    incident_id: uuid.UUID = Field(foreign_key="incidents.id", ondelete="CASCADE", index=True)
+    from_status: str = Field(max_length=16)
+    to_status: str = Field(max_length=16)
+    actor_id: uuid.UUID | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    note: str | None = Field(default=None, max_length=2000)
+    police_reference: str | None = Field(default=None, max_length=64)
+    created_at: datetime = created_now()
 
 
-class IncidentUpdate(Base):
+class IncidentUpdate(TableModel, table=True):
     """A sighting or follow-up added by someone who can see the incident."""
 
     __tablename__ = "incident_updates"
@@ -80,8 +76,8 @@ class IncidentUpdate(Base):
         Index("ix_incident_updates_incident_id_created_at", "incident_id", "created_at"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
-    author_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    text: Mapped[str] = mapped_column(String(2000))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    incident_id: uuid.UUID = Field(foreign_key="incidents.id", ondelete="CASCADE")
+    author_id: uuid.UUID | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    text: str = Field(max_length=2000)
+    created_at: datetime = created_now()

@@ -22,6 +22,7 @@ from typing import Protocol
 import numpy as np
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.auth.models import Role, User
 from app.auth.names import display_names
@@ -140,9 +141,11 @@ async def _snapped_ids_in(session: AsyncSession, shape: Shape) -> set[uuid.UUID]
         for west, south, east, north in shape.boxes():
             rows = (
                 await session.execute(
-                    select(Incident.id, Incident.snapped_lon, Incident.snapped_lat).where(
-                        Incident.snapped_lat.between(south, north),
-                        Incident.snapped_lon.between(west, east),
+                    select(
+                        col(Incident.id), col(Incident.snapped_lon), col(Incident.snapped_lat)
+                    ).where(
+                        col(Incident.snapped_lat).between(south, north),
+                        col(Incident.snapped_lon).between(west, east),
                     )
                 )
             ).all()
@@ -161,7 +164,9 @@ async def _reported_since(
     found: set[uuid.UUID] = set()
     for chunk in chunks(sorted(ids)):
         rows = await session.execute(
-            select(Incident.id).where(Incident.id.in_(chunk), Incident.reported_at >= since)
+            select(col(Incident.id)).where(
+                col(Incident.id).in_(chunk), col(Incident.reported_at) >= since
+            )
         )
         found.update(rows.scalars())
     return found
@@ -182,7 +187,9 @@ async def exact_ids_of(session: AsyncSession, user: User) -> set[uuid.UUID] | No
     """The reports `user` sees exactly (None: all, for admins)."""
     if user.role == Role.admin:
         return None
-    mine = await session.execute(select(Incident.id).where(Incident.reporter_id == user.id))
+    mine = await session.execute(
+        select(col(Incident.id)).where(col(Incident.reporter_id) == user.id)
+    )
     return (await _reach(session, user)).moderated | set(mine.scalars())
 
 
@@ -342,7 +349,9 @@ async def list_incidents(
     ids: set[uuid.UUID] | None = None
     exact_ids: set[uuid.UUID] | None = None
     if reach is not None:
-        own = await session.execute(select(Incident.id).where(Incident.reporter_id == user.id))
+        own = await session.execute(
+            select(col(Incident.id)).where(col(Incident.reporter_id) == user.id)
+        )
         mine = set(own.scalars())
         ids, exact_ids = reach.visible | mine, reach.moderated | mine
     if filters.group_id is not None:
@@ -354,22 +363,23 @@ async def list_incidents(
         # On the snapped point, so that a tiny box cannot locate a report exactly.
         west, south, east, north = filters.bbox
         stmt = stmt.where(
-            Incident.snapped_lon.between(west, east), Incident.snapped_lat.between(south, north)
+            col(Incident.snapped_lon).between(west, east),
+            col(Incident.snapped_lat).between(south, north),
         )
     if filters.category is not None:
-        stmt = stmt.where(Incident.category == filters.category.value)
+        stmt = stmt.where(col(Incident.category) == filters.category.value)
     if filters.status is not None:
-        stmt = stmt.where(Incident.status == filters.status.value)
+        stmt = stmt.where(col(Incident.status) == filters.status.value)
     if filters.since is not None:
-        stmt = stmt.where(Incident.reported_at >= filters.since)
-    page_stmt = newest_first(stmt, Incident.reported_at, Incident.id, cursor, limit)
+        stmt = stmt.where(col(Incident.reported_at) >= filters.since)
+    page_stmt = newest_first(stmt, col(Incident.reported_at), col(Incident.id), cursor, limit)
     if ids is None:
         rows = list((await session.execute(page_stmt)).scalars().all())
     else:
         # Each chunk yields its newest limit+1; the newest limit+1 of them all is the page.
         rows = []
         for chunk in chunks(sorted(ids)):
-            result = await session.execute(page_stmt.where(Incident.id.in_(chunk)))
+            result = await session.execute(page_stmt.where(col(Incident.id).in_(chunk)))
             rows += result.scalars().all()
         rows.sort(key=lambda i: (i.reported_at, i.id), reverse=True)
         rows = rows[: limit + 1]
@@ -409,7 +419,7 @@ async def transition(
         raise invalid("police_reference", "is required to forward a report to the police")
     changed = await session.execute(
         update(Incident)
-        .where(Incident.id == incident.id, Incident.status == current.value)
+        .where(col(Incident.id) == incident.id, col(Incident.status) == current.value)
         .values(
             status=target.value,
             updated_at=utcnow(),
@@ -461,8 +471,8 @@ async def history(
         (
             await session.execute(
                 select(StatusChange)
-                .where(StatusChange.incident_id == incident.id)
-                .order_by(StatusChange.created_at)
+                .where(col(StatusChange.incident_id) == incident.id)
+                .order_by(col(StatusChange.created_at))
             )
         )
         .scalars()
@@ -511,9 +521,9 @@ async def list_updates(
     session: AsyncSession, incident: Incident, viewer: Viewer, limit: int, cursor: str | None
 ) -> Page[UpdateRead]:
     stmt = newest_first(
-        select(IncidentUpdate).where(IncidentUpdate.incident_id == incident.id),
-        IncidentUpdate.created_at,
-        IncidentUpdate.id,
+        select(IncidentUpdate).where(col(IncidentUpdate.incident_id) == incident.id),
+        col(IncidentUpdate.created_at),
+        col(IncidentUpdate.id),
         cursor,
         limit,
     )

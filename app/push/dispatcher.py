@@ -29,6 +29,7 @@ from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlmodel import col
 
 from app.db import URGENT_OPTION, insert_for, reading, utcnow
 from app.devices import service as devices_service
@@ -183,7 +184,7 @@ class Dispatcher:
             self._pruned_at = time.monotonic()
             async with self._writing() as session:
                 await event_log.prune(session, utcnow() - self.retention)
-        events = await self._claim(OutboxEvent, OutboxEvent.available_at, EXPAND_BATCH)
+        events = await self._claim(OutboxEvent, col(OutboxEvent.available_at), EXPAND_BATCH)
         if not events:
             return 0
         # The audiences of the whole batch in one read, and the events nobody is to hear
@@ -223,7 +224,7 @@ class Dispatcher:
         out: dict[uuid.UUID, tuple[str, Audience | None]] = {}
         failed: list[tuple[uuid.UUID, Exception]] = []
         async with reading(self.sessionmaker) as session:
-            rows = await session.execute(select(OutboxEvent).where(OutboxEvent.id.in_(events)))
+            rows = await session.execute(select(OutboxEvent).where(col(OutboxEvent.id).in_(events)))
             pending = {e.id: e for e in rows.scalars() if e.state == "pending"}
             unheard = await self._reports_nobody_hears_of(session, list(pending.values()))
             for event_id in events:
@@ -256,8 +257,12 @@ class Dispatcher:
             return set()
         rows = await session.execute(
             select(
-                Incident.id, Incident.lon, Incident.lat, Incident.snapped_lon, Incident.snapped_lat
-            ).where(Incident.id.in_(list(by_incident)))
+                col(Incident.id),
+                col(Incident.lon),
+                col(Incident.lat),
+                col(Incident.snapped_lon),
+                col(Incident.snapped_lat),
+            ).where(col(Incident.id).in_(list(by_incident)))
         )
         points = {row[0]: (row[1], row[2], row[3], row[4]) for row in rows}
         outside = await incidents_service.outside_every_group(session, points)
@@ -323,7 +328,7 @@ class Dispatcher:
                     )
                 await session.execute(  # still ours while we work through a large audience
                     update(OutboxEvent)
-                    .where(OutboxEvent.id == event_id)
+                    .where(col(OutboxEvent.id) == event_id)
                     .values(lease_until=now + self.lease, **rendered)
                 )
         if seqs:
@@ -351,7 +356,7 @@ class Dispatcher:
     async def _send_pass(self) -> int:
         if time.monotonic() < self._paused_until:
             return 0
-        deliveries = await self._claim(Delivery, Delivery.next_attempt_at, self.batch)
+        deliveries = await self._claim(Delivery, col(Delivery.next_attempt_at), self.batch)
         if deliveries:
             await self._send(deliveries)
         return len(deliveries)
@@ -361,18 +366,18 @@ class Dispatcher:
             rows = (
                 await session.execute(
                     select(
-                        Delivery.id,
-                        Delivery.attempts,
-                        Delivery.silent,
-                        Delivery.event_id,
-                        Delivery.seq,
-                        Device.id,
-                        Device.fcm_token,
-                        Device.platform,
-                        Device.active,
+                        col(Delivery.id),
+                        col(Delivery.attempts),
+                        col(Delivery.silent),
+                        col(Delivery.event_id),
+                        col(Delivery.seq),
+                        col(Device.id),
+                        col(Device.fcm_token),
+                        col(Device.platform),
+                        col(Device.active),
                     )
-                    .join(Device, Device.id == Delivery.device_id)
-                    .where(Delivery.id.in_(ids))
+                    .join(Device, col(Device.id) == Delivery.device_id)
+                    .where(col(Delivery.id).in_(ids))
                 )
             ).all()
             event_ids = {row[3] for row in rows}
@@ -380,8 +385,8 @@ class Dispatcher:
                 event_id: message
                 for event_id, message in (
                     await session.execute(
-                        select(OutboxEvent.id, OutboxEvent.message).where(
-                            OutboxEvent.id.in_(event_ids)
+                        select(col(OutboxEvent.id), col(OutboxEvent.message)).where(
+                            col(OutboxEvent.id).in_(event_ids)
                         )
                     )
                 ).all()
@@ -416,7 +421,7 @@ class Dispatcher:
                     if done:
                         await session.execute(
                             update(Delivery)
-                            .where(Delivery.id.in_(done))
+                            .where(col(Delivery.id).in_(done))
                             .values(state="failed", last_error=why, lease_until=None)
                         )
         if not outgoing:
@@ -441,7 +446,9 @@ class Dispatcher:
                 async with self._writing() as session:
                     await session.execute(
                         update(Delivery)
-                        .where(Delivery.id.in_(list(in_flight)), Delivery.state == "pending")
+                        .where(
+                            col(Delivery.id).in_(list(in_flight)), col(Delivery.state) == "pending"
+                        )
                         .values(lease_until=utcnow() + self.lease)
                     )
 
@@ -473,7 +480,7 @@ class Dispatcher:
                     )
                     await session.execute(
                         update(Delivery)
-                        .where(Delivery.id == claimed.delivery_id)
+                        .where(col(Delivery.id) == claimed.delivery_id)
                         .values(
                             attempts=attempts,
                             lease_until=None,
@@ -488,11 +495,11 @@ class Dispatcher:
             for (state, error, spent), done in finished.items():
                 await session.execute(
                     update(Delivery)
-                    .where(Delivery.id.in_(done))
+                    .where(col(Delivery.id).in_(done))
                     .values(
                         state=state,
                         last_error=error,
-                        attempts=Delivery.attempts + spent,
+                        attempts=col(Delivery.attempts) + spent,
                         lease_until=None,
                         sent_at=now if state == "sent" else None,
                     )
@@ -500,7 +507,7 @@ class Dispatcher:
             if dead_devices:
                 await session.execute(
                     update(Device)
-                    .where(Device.id.in_(dead_devices))
+                    .where(col(Device.id).in_(dead_devices))
                     .values(active=False, deactivated_at=now)
                 )
 
@@ -508,7 +515,7 @@ class Dispatcher:
 def _done(event_ids: list[uuid.UUID], rendered: dict[str, Any]) -> Any:
     return (
         update(OutboxEvent)
-        .where(OutboxEvent.id.in_(event_ids))
+        .where(col(OutboxEvent.id).in_(event_ids))
         .values(state="done", lease_until=None, **rendered)
         .execution_options(synchronize_session=False)
     )

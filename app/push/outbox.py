@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, insert, text
+from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import new_id
@@ -31,7 +31,7 @@ async def emit_many(
     if not payloads:
         return
     await session.execute(
-        insert(cast(Table, OutboxEvent.__table__)),
+        insert(OutboxEvent.__table__),
         [{"id": new_id(), "event_type": event_type, "payload": p} for p in payloads],
     )
     await _wake_on_commit(session)

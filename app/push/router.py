@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query
 from sqlalchemy import select
+from sqlmodel import col
 
 from app.auth.deps import AdminUser
 from app.db import SessionDep, utcnow
@@ -42,8 +43,8 @@ async def list_outbox_events(
     cursor: CursorParam = None,
 ) -> Page[OutboxEventRead]:
     """Outbox events in a state, newest first, with the last error of each."""
-    stmt = select(OutboxEvent).where(OutboxEvent.state == state)
-    stmt = newest_first(stmt, OutboxEvent.created_at, OutboxEvent.id, cursor, limit)
+    stmt = select(OutboxEvent).where(col(OutboxEvent.state) == state)
+    stmt = newest_first(stmt, col(OutboxEvent.created_at), col(OutboxEvent.id), cursor, limit)
     rows = list((await session.execute(stmt)).scalars())
     return page_of(rows, limit, lambda e: (e.created_at, e.id), OutboxEventRead.model_validate)
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
 from app.db import reading
 from app.metrics import Metrics
@@ -243,8 +244,11 @@ class Hub:
             self._heads.clear()
         found = await session.execute(
             select(
-                OutboxEvent.id, OutboxEvent.event_type, OutboxEvent.created_at, OutboxEvent.realtime
-            ).where(OutboxEvent.id.in_(missing))
+                col(OutboxEvent.id),
+                col(OutboxEvent.event_type),
+                col(OutboxEvent.created_at),
+                col(OutboxEvent.realtime),
+            ).where(col(OutboxEvent.id).in_(missing))
         )
         for event_id, kind, at, data in found.all():
             self._heads[event_id] = frame_head(kind, at, data or {})

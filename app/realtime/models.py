@@ -3,13 +3,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint, Uuid
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import BigInteger, Index, Integer, UniqueConstraint
+from sqlmodel import Field
 
-from app.db import Base, UTCDateTime, utcnow
+from app.db import TableModel, created_now
 
 
-class LoggedEvent(Base):
+class LoggedEvent(TableModel, table=True):
     """One event for one user, in the order the user is to see it.
 
     Two numbers. `seq` orders everyone's rows: it only grows (SQLite's AUTOINCREMENT
@@ -31,11 +31,13 @@ class LoggedEvent(Base):
         {"sqlite_autoincrement": True},
     )
 
-    seq: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    seq: int = Field(
+        primary_key=True,
+        sa_type=BigInteger().with_variant(Integer, "sqlite"),
+        sa_column_kwargs={"autoincrement": True},
     )
-    event_id: Mapped[uuid.UUID] = mapped_column(Uuid)  # the outbox event it came from
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    user_seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
-    event_type: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    event_id: uuid.UUID  # the outbox event it came from
+    user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE")
+    user_seq: int = Field(sa_type=BigInteger().with_variant(Integer, "sqlite"))
+    event_type: str = Field(max_length=64)
+    created_at: datetime = created_now()

@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
 from sqlalchemy import select
+from sqlmodel import col
 
 from app.auth.models import User
 from app.auth.service import AuthContext
@@ -114,7 +115,7 @@ async def _authenticate(ws: WebSocket, message: Any) -> AccessClaims | None:
     # A deleted account is refused. Few lookups at once: when thousands of phones
     # reconnect together, each waiting session would hold memory the process keeps.
     async with hub.lookups, reading(ws.app.state.sessionmaker) as session:
-        if await session.scalar(select(User.id).where(User.id == claims.user_id)) is None:
+        if await session.scalar(select(col(User.id)).where(col(User.id) == claims.user_id)) is None:
             return None
     return claims
 

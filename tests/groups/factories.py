@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
+from sqlmodel import col
 
 from app.push.models import OutboxEvent
 from tests.auth.factories import Account, new_admin
@@ -71,6 +72,6 @@ async def set_member(
 async def outbox_events(app: FastAPI, event_type: str) -> list[dict[str, Any]]:
     async with app.state.sessionmaker() as session:
         rows = await session.execute(
-            select(OutboxEvent.payload).where(OutboxEvent.event_type == event_type)
+            select(col(OutboxEvent.payload)).where(col(OutboxEvent.event_type) == event_type)
         )
         return [dict(p) for p in rows.scalars()]

@@ -8,6 +8,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
+from sqlmodel import col
 
 from app import cli
 from app.push.audience import audience_of
@@ -116,7 +117,9 @@ async def test_an_officer_decides_only_inside_their_jurisdiction(
     async with app.state.sessionmaker() as session:
         event = (
             await session.execute(
-                select(OutboxEvent).where(OutboxEvent.event_type == "group.verification_decided")
+                select(OutboxEvent).where(
+                    col(OutboxEvent.event_type) == "group.verification_decided"
+                )
             )
         ).scalar_one()
         audience = await audience_of(session, event)

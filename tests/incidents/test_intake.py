@@ -11,6 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import delete, func, select
+from sqlmodel import col
 
 from app import idempotency
 from app.auth.models import User
@@ -57,7 +58,7 @@ async def test_concurrent_reports_share_transactions(
         events = await session.scalar(
             select(func.count())
             .select_from(OutboxEvent)
-            .where(OutboxEvent.event_type == "incident.created")
+            .where(col(OutboxEvent.event_type) == "incident.created")
         )
     assert events == 30
 
@@ -67,7 +68,7 @@ async def test_each_request_in_a_batch_gets_its_own_outcome(
 ) -> None:
     ann, gone, carol, dave = [await new_account(client) for _ in range(4)]
     async with app.state.sessionmaker() as session, session.begin():
-        await session.execute(delete(User).where(User.id == gone.id))
+        await session.execute(delete(User).where(col(User.id) == gone.id))
     too_old = (datetime.now(UTC) - timedelta(days=31)).isoformat()
     when = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
     answers = await asyncio.gather(

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import select
+from sqlmodel import col
 
 from app.geo.privacy import METRES_PER_DEGREE, snap
 from app.geo.shapes import haversine_m
@@ -50,7 +51,7 @@ async def told_after_dispatch(app: FastAPI) -> set[uuid.UUID]:
     """Whoever the dispatcher tells of anything (their event log), once it has run."""
     await drain(Dispatcher(app.state.sessionmaker, RecordingSender()))
     async with app.state.sessionmaker() as session:
-        return set((await session.execute(select(LoggedEvent.user_id))).scalars())
+        return set((await session.execute(select(col(LoggedEvent.user_id)))).scalars())
 
 
 async def tiny_groups(client: httpx.AsyncClient, prober: Account) -> dict[str, dict[str, Any]]:

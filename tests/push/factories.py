@@ -8,6 +8,7 @@ import time
 import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
 from app.push.dispatcher import Dispatcher
 from app.push.models import Delivery, OutboxEvent
@@ -33,10 +34,10 @@ async def drain(dispatcher: Dispatcher) -> None:
 async def pending(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
     async with sessionmaker() as session:
         events = await session.scalar(
-            select(func.count()).select_from(OutboxEvent).where(OutboxEvent.state == "pending")
+            select(func.count()).select_from(OutboxEvent).where(col(OutboxEvent.state) == "pending")
         )
         deliveries = await session.scalar(
-            select(func.count()).select_from(Delivery).where(Delivery.state == "pending")
+            select(func.count()).select_from(Delivery).where(col(Delivery.state) == "pending")
         )
     return (events or 0) + (deliveries or 0)
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import select, text
+from sqlmodel import col
 
 from app.devices.models import Device
 from app.push.dispatcher import Dispatcher
@@ -203,7 +204,9 @@ async def test_reports_inside_and_outside_groups_in_one_pass(
             if event.event_type == "incident.created"
         }
         logged = set(
-            (await session.execute(select(LoggedEvent.user_id, LoggedEvent.event_id))).all()
+            (
+                await session.execute(select(col(LoggedEvent.user_id), col(LoggedEvent.event_id)))
+            ).all()
         )
     assert {e.state for e in events.values()} == {"done"}
     assert not any(events[i["id"]].realtime for i in outside)  # nobody to tell

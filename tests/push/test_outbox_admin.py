@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import update
+from sqlmodel import col
 
 from app.push import outbox
 from app.push.dispatcher import Dispatcher
@@ -39,7 +40,7 @@ async def test_a_dead_event_is_listed_with_its_error_and_can_be_retried(
     async with app.state.sessionmaker() as session, session.begin():
         await session.execute(
             update(OutboxEvent)
-            .where(OutboxEvent.id == broken.id)
+            .where(col(OutboxEvent.id) == broken.id)
             .values(payload={"group_id": group["id"], "user_id": str(resident.id)})
         )
     answer = await client.post(f"/v1/admin/outbox/{broken.id}/retry", headers=admin.headers)

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, insert, select
+from sqlmodel import col
 
 from app.devices.models import Device
 from app.push.models import Delivery
@@ -67,7 +68,7 @@ async def residents_with_devices(
 async def sent_count(app: FastAPI) -> int:
     async with app.state.sessionmaker() as session:
         count = await session.scalar(
-            select(func.count()).select_from(Delivery).where(Delivery.state == "sent")
+            select(func.count()).select_from(Delivery).where(col(Delivery.state) == "sent")
         )
     return count or 0
 

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlmodel import col
 
 from app.auth.models import User
 from app.db import UTCDateTime
@@ -93,7 +94,7 @@ async def test_0012_numbers_each_users_old_rows_in_seq_order(database_url: str) 
                 )
             )
             assert numbered.all() == [(5, a, 1), (6, b, 1), (7, a, 2), (8, b, 2), (9, a, 3)]
-            pushes = await session.execute(sa.select(Delivery.delivery_key, Delivery.seq))
+            pushes = await session.execute(sa.select(col(Delivery.delivery_key), col(Delivery.seq)))
             assert dict(pushes.all()) == {"5": 1, "6": 1, "7": 2, "8": 2, "9": 3, "gone": None}
         async with sessions() as session, session.begin():  # the global order goes on
             await session.execute(
@@ -105,7 +106,7 @@ async def test_0012_numbers_each_users_old_rows_in_seq_order(database_url: str) 
             assert newest == 10
         in_thread(_downgrade, database_url, "0011")
         async with sessions() as session:
-            pushes = await session.execute(sa.select(Delivery.delivery_key, Delivery.seq))
+            pushes = await session.execute(sa.select(col(Delivery.delivery_key), col(Delivery.seq)))
             assert dict(pushes.all()) == {
                 "5": 5,
                 "6": 6,

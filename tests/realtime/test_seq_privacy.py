@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import func, select, update
+from sqlmodel import col
 
 from app.auth.models import User
 from app.geo.privacy import snap
@@ -242,7 +243,7 @@ async def test_pruning_keeps_each_users_newest_event_so_numbering_never_restarts
     async with app.state.sessionmaker() as session, session.begin():
         await session.execute(
             update(LoggedEvent)
-            .where(LoggedEvent.user_id == resident.id)
+            .where(col(LoggedEvent.user_id) == resident.id)
             .values(created_at=datetime.now(UTC) - timedelta(days=8))
         )
         assert await event_log.prune(session, datetime.now(UTC) - timedelta(days=7)) == 1
@@ -282,7 +283,9 @@ async def test_a_fan_out_numbers_every_recipient_without_gaps_or_repeats(
     async with app.state.sessionmaker() as session:
         counts = await session.execute(
             select(
-                func.count(), func.max(LoggedEvent.user_seq), func.count(LoggedEvent.user_seq)
-            ).group_by(LoggedEvent.user_id)
+                func.count(),
+                func.max(col(LoggedEvent.user_seq)),
+                func.count(col(LoggedEvent.user_seq)),
+            ).group_by(col(LoggedEvent.user_id))
         )
         assert all(n == top == numbered for n, top, numbered in counts.all())

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
+from sqlmodel import col
 
 from app.auth.tokens import TokenService
 from app.realtime import log as event_log
@@ -253,7 +254,7 @@ async def test_a_since_older_than_the_retained_log_answers_reset(
     async with app.state.sessionmaker() as session, session.begin():
         await session.execute(
             update(LoggedEvent)
-            .where(LoggedEvent.user_id == resident.id, LoggedEvent.user_seq == old["seq"])
+            .where(col(LoggedEvent.user_id) == resident.id, col(LoggedEvent.user_seq) == old["seq"])
             .values(created_at=datetime.now(UTC) - timedelta(days=8))
         )
         assert await event_log.prune(session, datetime.now(UTC) - timedelta(days=7)) == 1
