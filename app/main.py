@@ -35,6 +35,7 @@ from app.metrics import Metrics
 from app.middleware import RequestContextMiddleware
 from app.migrate import head_revision
 from app.openapi import build_openapi, operation_id
+from app.privacy.router import router as privacy_router
 from app.push.dispatcher import run_dispatcher
 from app.push.router import router as outbox_router
 from app.ratelimit import memory_limiter, redis_limiter
@@ -63,6 +64,7 @@ TAGS: list[dict[str, Any]] = [
     {"name": "places", "description": "What a resident watches, and their alert preferences"},
     {"name": "alerts", "description": "Geofenced alerts, acknowledgements and statistics"},
     {"name": "cap", "description": "Public alerts as CAP 1.2 and an Atom feed (no sign-in)"},
+    {"name": "your data", "description": "A resident's export and erasure (UK GDPR)"},
     {"name": "admin", "description": "Administration (admin role only)"},
     {"name": "operations", "description": "Health, readiness and metrics"},
 ]
@@ -180,6 +182,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         alerts_router,
         cap_router,
         outbox_router,
+        privacy_router,
         health_router,
     ):
         app.include_router(router)

@@ -15,6 +15,7 @@ from app.groups.models import (
 from app.idempotency import IdempotencyRecord
 from app.incidents.media import Media
 from app.incidents.models import Incident, IncidentUpdate, StatusChange
+from app.privacy.models import Erasure
 from app.push.models import Delivery, OutboxEvent
 from app.realtime.models import LoggedEvent
 
@@ -23,6 +24,7 @@ __all__ = [
     "Alert",
     "Delivery",
     "Device",
+    "Erasure",
     "GeoEntry",
     "Group",
     "IdempotencyRecord",

@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     alerts_per_agency_per_hour: int = Field(default=100, ge=1)
     # Updates (sightings, follow-ups) a user adds to reports an hour.
     incident_updates_per_user_per_hour: int = Field(default=60, ge=1)
+    # Exports a user (or an admin) builds a day: each reads all of an account, photos too.
+    exports_per_user_per_day: int = Field(default=10, ge=1)
     # Join requests a user sends to one group a day: each notifies its coordinators.
     join_requests_per_group_per_day: int = Field(default=5, ge=1)
     # Active push devices per user; registering one more deactivates the least recently

@@ -27,6 +27,7 @@ VOLUME_LIMITS = (
     "alerts_per_agency_per_hour",
     "incident_updates_per_user_per_hour",
     "join_requests_per_group_per_day",
+    "exports_per_user_per_day",
 )
 
 

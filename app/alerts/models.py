@@ -124,6 +124,7 @@ class Ack(TableModel, table=True):
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     chain_id: uuid.UUID = Field(index=True)
     alert_id: uuid.UUID = Field(foreign_key="alerts.id", ondelete="CASCADE")
-    user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE")
+    # None once its resident's account is erased: the ack still counts, anonymously.
+    user_id: uuid.UUID | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
     kind: str = Field(max_length=16)
     created_at: datetime = created_now()

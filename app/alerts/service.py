@@ -491,7 +491,8 @@ async def alert_stats(session: AsyncSession, user: User, alert: Alert) -> AlertS
     first_ack = await session.execute(
         select(func.min(col(Ack.created_at)))
         .where(col(Ack.chain_id) == alert.chain_id)
-        .group_by(col(Ack.user_id))
+        # An erased resident's acks have no user: each counts as someone's first.
+        .group_by(func.coalesce(col(Ack.user_id), col(Ack.id)))
     )
     issued = versions[0].issued_at
     delays = [(t - issued).total_seconds() for t in first_ack.scalars() if t is not None]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,7 +18,7 @@ from app.auth.schemas import AdminUserUpdate, MeUpdate, RegisterRequest, TokenRe
 from app.auth.tokens import TokenService, hash_refresh_token, new_refresh_token
 from app.db import utcnow
 from app.geo.validation import AreaLimits, checked_area
-from app.problems import conflict, invalid, not_found
+from app.problems import Problem, conflict, invalid, not_found, too_many_requests
 from app.ratelimit import HOUR, Rate, RateLimiter
 from app.settings import Settings
 
@@ -100,7 +101,8 @@ def _login_limits(settings: Settings, email: str, address: str) -> list[tuple[Ra
     """What a failed sign-in counts against: the (account, address) pair, the address,
     and the account from everywhere, at a much higher count (OWASP, "Account lockout")."""
     window = settings.login_failure_window_s
-    account = email.lower()
+    # Hashed: the limiter's store (Redis) never holds an email, erased account or not.
+    account = hashlib.sha256(email.lower().encode()).hexdigest()[:32]
     return [
         (Rate(settings.login_failures_per_pair, window), f"login:pair:{account}:{address}"),
         (Rate(settings.login_failures_per_address, window), f"login:address:{address}"),
@@ -130,6 +132,37 @@ async def password_grant(
     pair_rate, pair_key = limits[0]
     await ctx.limiter.reset(pair_rate, pair_key)
     return await issue_tokens(session, ctx, user)
+
+
+async def reauthenticate(
+    ctx: AuthContext,
+    user: User,
+    address: str,
+    *,
+    password: str | None,
+    firebase_uid: str | None,
+) -> None:
+    """Make the caller prove again that they are `user` before an act a stolen access
+    token must not be enough for (erasure): the password, or for an account without
+    one, a fresh Firebase ID token of its linked uid (already verified: `firebase_uid`).
+    Failures count against the sign-in limits, so this is no password oracle."""
+    limits = _login_limits(ctx.settings, user.email, address)
+    wait = max([await ctx.limiter.retry_after(rate, key) for rate, key in limits])
+    if wait:
+        raise too_many_requests(wait, f"Too many failed attempts; try again in {wait} seconds.")
+    if user.password_hash is not None:
+        ok = password is not None and await ctx.hasher.verify(password, user.password_hash)
+    else:
+        ok = firebase_uid is not None and firebase_uid == user.firebase_uid
+    if not ok:
+        for rate, key in limits:
+            await ctx.limiter.hit(rate, key)
+        what = "password" if user.password_hash is not None else "Firebase ID token"
+        raise Problem(
+            401,
+            f"The {what} does not confirm that this is your account.",
+            kind="reauthentication-failed",
+        )
 
 
 async def _revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:

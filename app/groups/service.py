@@ -236,8 +236,12 @@ async def update_group(
 
 async def archive_group(session: AsyncSession, access: GroupAccess) -> None:
     require_moderator(access)
-    access.group.archived_at = utcnow()
-    await index_for(session).remove(session, GEO_COLLECTION, access.group.id)
+    await archive(session, access.group)
+
+
+async def archive(session: AsyncSession, group: Group) -> None:
+    group.archived_at = utcnow()
+    await index_for(session).remove(session, GEO_COLLECTION, group.id)
     await session.flush()
 
 

@@ -238,6 +238,27 @@ async def hearers(session: AsyncSession, incident: Incident) -> set[uuid.UUID]:
     return users
 
 
+async def forget_exact_points(session: AsyncSession, incident_ids: list[uuid.UUID]) -> None:
+    """Replace these reports' exact points by their snapped ones, in the table and in
+    the geo index, for everyone (moderators included): erasure of the reporter."""
+    index = index_for(session)
+    for chunk in chunks(incident_ids):
+        await session.execute(
+            update(Incident)
+            .where(col(Incident.id).in_(chunk))
+            .values(lon=col(Incident.snapped_lon), lat=col(Incident.snapped_lat), accuracy_m=None)
+            .execution_options(synchronize_session=False)
+        )
+        rows = await session.execute(
+            select(col(Incident.id), col(Incident.lon), col(Incident.lat)).where(
+                col(Incident.id).in_(chunk)
+            )
+        )
+        await index.put_many(
+            session, GEO_COLLECTION, [(i, Circle(lon, lat)) for i, lon, lat in rows.all()]
+        )
+
+
 async def viewer_of(session: AsyncSession, user: User, incident: Incident) -> Viewer:
     reporter = incident.reporter_id == user.id
     if user.role == Role.admin:

@@ -66,7 +66,8 @@ async def audience_of(session: AsyncSession, event: OutboxEvent) -> Audience | N
             users = await groups_service.member_ids(session, [group.id], moderators_only=True)
             title = f"New request to join {group.name}"
         else:
-            users = {uuid.UUID(payload["user_id"])}
+            # None once the member's account was erased: nobody to tell.
+            users = {uuid.UUID(payload["user_id"])} if payload.get("user_id") else set()
             title = f"You are now a member of {group.name}"
         silent = dict.fromkeys(users, False)
         message = {"title": title, "body": "", "data": {"group_id": str(group.id)}}

@@ -65,6 +65,7 @@ class Connection:
         self.uid = uuid.uuid4().hex  # its seat among the user's connections in every process
         self.too_slow = asyncio.Event()
         self.replaced = asyncio.Event()  # closed for a newer one of the same user
+        self.revoked = asyncio.Event()  # closed because its account was erased
         # Ends the connection's sending (set by its endpoint), which may be stuck sending.
         self.on_stop: Callable[[], object] | None = None
         self._held: list[tuple[int, str]] | None = []  # None once live
@@ -83,6 +84,12 @@ class Connection:
         """Close this connection: its user opened one more than they may hold."""
         if not self.replaced.is_set():
             self.replaced.set()
+            self._stop()
+
+    def revoke(self) -> None:
+        """Close this connection: its account is gone."""
+        if not self.revoked.is_set():
+            self.revoked.set()
             self._stop()
 
     def offer(self, seq: int, text: str) -> None:
@@ -171,6 +178,17 @@ class Hub:
             self.remove(connection)
             connection.replace()
 
+    def revoke(self, user_id: str) -> None:
+        """Close every connection of this user in this process."""
+        for connection in list(self.connections.get(user_id, ())):
+            self.remove(connection)
+            connection.revoke()
+
+    async def revoke_everywhere(self, user_id: uuid.UUID) -> None:
+        """Close every connection of this user, in this process and every other."""
+        self.revoke(str(user_id))
+        await self.seats.revoke(user_id)
+
     async def _collect_when_idle(self) -> None:
         """A full garbage collection walks every live object: with thousands of open
         connections it took 0.6 s, and it tends to fall in the middle of a fan-out (the
@@ -192,7 +210,7 @@ class Hub:
 
     async def run(self) -> None:
         listening = asyncio.create_task(self.bus.listen(self._news.set))
-        evicting = asyncio.create_task(self.seats.listen(self.evict))
+        evicting = asyncio.create_task(self.seats.listen(self.evict, self.revoke))
         collecting = asyncio.create_task(self._collect_when_idle())
         started = False
         try:

@@ -73,7 +73,9 @@ async def live_events(ws: WebSocket) -> None:
         await hub.seats.give_back(connection.user_id, connection.uid)
     codes = [t.result() for t in done if not t.cancelled() and t.exception() is None]
     code = next((c for c in codes if c), None)
-    if connection.too_slow.is_set():
+    if connection.revoked.is_set():
+        code = UNAUTHENTICATED
+    elif connection.too_slow.is_set():
         code = TOO_SLOW
     elif connection.replaced.is_set():
         code = REPLACED

@@ -3,7 +3,8 @@
 Each process's hub keeps a user to `per_user` connections of its own; in the scaled
 shape a user could still open that many in each process. Redis keeps one sorted set per
 user of their connections (scored by when they opened), and a connection beyond the
-limit, wherever it is, is told to close through a pub/sub message to every process.
+limit, wherever it is, is told to close through a pub/sub message to every process. The
+same channel tells every process to close all of an erased account's connections.
 
 The newest connection always stays: a seat left behind by a process that died is simply
 the oldest, and is evicted (to nobody) the next time its user connects. When Redis is
@@ -30,7 +31,8 @@ log = logging.getLogger("app.realtime")
 CHANNEL = "nw:ws-evict"
 _KEY = "nw:ws:{}"
 _KEEP_S = 86_400  # a user's set outlives their longest connection; refreshed on connect
-Evict = Callable[[str], None]
+Evict = Callable[[str], None]  # a connection id
+Revoke = Callable[[str], None]  # a user id
 
 
 class Seats(Protocol):
@@ -39,8 +41,12 @@ class Seats(Protocol):
 
     async def give_back(self, user_id: uuid.UUID, connection_id: str) -> None: ...
 
-    async def listen(self, evict: Evict) -> None:
-        """Call `evict(connection_id)` for every eviction, until cancelled."""
+    async def revoke(self, user_id: uuid.UUID) -> None:
+        """Tell every other process to close all of this user's connections."""
+
+    async def listen(self, evict: Evict, revoke: Revoke) -> None:
+        """Call `evict(connection_id)` for every eviction and `revoke(user_id)` for every
+        revocation, until cancelled."""
 
     async def close(self) -> None: ...
 
@@ -54,7 +60,10 @@ class LocalSeats:
     async def give_back(self, user_id: uuid.UUID, connection_id: str) -> None:
         return None
 
-    async def listen(self, evict: Evict) -> None:
+    async def revoke(self, user_id: uuid.UUID) -> None:
+        return None
+
+    async def listen(self, evict: Evict, revoke: Revoke) -> None:
         await asyncio.Event().wait()  # until cancelled
 
     async def close(self) -> None:
@@ -89,7 +98,16 @@ class RedisSeats:
         except (RedisError, OSError) as exc:
             log.warning("connection seats unavailable", extra={"error": str(exc)})
 
-    async def listen(self, evict: Evict) -> None:
+    async def revoke(self, user_id: uuid.UUID) -> None:
+        try:
+            await self._redis.publish(CHANNEL, json.dumps({"revoke": str(user_id)}))
+            await self._redis.delete(_KEY.format(user_id))
+        except (RedisError, OSError) as exc:
+            # The connections then end when their access tokens expire (minutes), and
+            # receive nothing meanwhile: the account and its events are gone.
+            log.warning("could not revoke connections", extra={"error": str(exc)})
+
+    async def listen(self, evict: Evict, revoke: Revoke) -> None:
         while True:
             client = Redis.from_url(self.url)
             pubsub = client.pubsub()
@@ -97,8 +115,13 @@ class RedisSeats:
                 await pubsub.subscribe(CHANNEL)
                 while True:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5)
-                    if message is not None:
-                        for connection_id in json.loads(message["data"]):
+                    if message is None:
+                        continue
+                    body = json.loads(message["data"])
+                    if isinstance(body, dict):
+                        revoke(str(body.get("revoke")))
+                    else:
+                        for connection_id in body:
                             evict(str(connection_id))
             except (RedisError, OSError, ValueError) as exc:
                 log.warning("eviction channel lost; reconnecting", extra={"error": str(exc)})
