@@ -48,21 +48,29 @@ def _chunks(file: IO[bytes]) -> Iterator[bytes]:
             yield chunk
 
 
+async def _caller(request: Request, claims: AccessClaims) -> User:
+    """The caller's account, read without holding a request session: the erasure is a
+    unit of work of its own, and on SQLite a request session holds the write lock."""
+    async with reading(request.app.state.sessionmaker) as session:
+        user = await auth_service.get_user(session, claims.user_id)
+    if user is None:
+        raise unauthenticated("The access token is invalid or expired.")
+    return user
+
+
 async def _answer(
     request: Request, claims: AccessClaims, accept: str | None, user_id: uuid.UUID | None
 ) -> Response:
     """Built in a read-only session: an export takes seconds for a busy account, and on
     SQLite a request session would hold every writer back meanwhile."""
+    caller = await _caller(request, claims)
+    if user_id is not None and caller.role != Role.admin:
+        raise forbidden("Only an admin may do this.")
+    limit = Rate(request.app.state.settings.exports_per_user_per_day, DAY)
+    await request.app.state.limiter.take(
+        limit, f"export:{caller.id}", f"At most {limit.amount} exports per day."
+    )
     async with reading(request.app.state.sessionmaker) as session:
-        caller = await auth_service.get_user(session, claims.user_id)
-        if caller is None:
-            raise unauthenticated("The access token is invalid or expired.")
-        if user_id is not None and caller.role != Role.admin:
-            raise forbidden("Only an admin may do this.")
-        limit = Rate(request.app.state.settings.exports_per_user_per_day, DAY)
-        await request.app.state.limiter.take(
-            limit, f"export:{caller.id}", f"At most {limit.amount} exports per day."
-        )
         user = caller if user_id is None else await auth_service.get_user(session, user_id)
         if user is None:
             raise not_found("user")
@@ -146,16 +154,6 @@ async def _erase(request: Request, user_id: uuid.UUID, admin: User | None) -> No
 
 
 _ERASE_RESPONSES = problem_responses(401, 403, 404, 409, 422, 429, 501)
-
-
-async def _caller(request: Request, claims: AccessClaims) -> User:
-    """The caller's account, read without holding a request session: the erasure is a
-    unit of work of its own, and on SQLite a request session holds the write lock."""
-    async with reading(request.app.state.sessionmaker) as session:
-        user = await auth_service.get_user(session, claims.user_id)
-    if user is None:
-        raise unauthenticated("The access token is invalid or expired.")
-    return user
 
 
 @router.delete("/me", status_code=status.HTTP_204_NO_CONTENT, responses=_ERASE_RESPONSES)
