@@ -1,11 +1,17 @@
 """Retention (app.retention): each rule at its boundary, on both databases, by moving
-the clock the purge is given; the daily schedule."""
+the clock the purge is given; the `nwatch purge` command; the dispatcher's daily purge."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -32,11 +38,13 @@ from app.retention import Policy, Purged
 from app.settings import Settings
 from tests.alerts.factories import LONDON, issue, new_agency, watch
 from tests.auth.factories import Account, new_account, new_admin
+from tests.conftest import AppFactory
 from tests.groups.factories import invite, new_group, verify
 from tests.incidents.factories import report
 from tests.push.factories import device, drain
 from tests.push.test_dispatcher import RecordingSender
 
+ROOT = Path(__file__).resolve().parent.parent
 SECOND = timedelta(seconds=1)
 # Inside tests.groups.factories.LONDON, with enough decimals that its digits are found
 # wherever it is kept (as text, JSON, or an R*Tree's 32-bit float).
@@ -382,7 +390,54 @@ async def test_purge_works_through_every_batch(
     assert await invitation_codes(app) == set()
 
 
-# -- the daily schedule --------------------------------------------------------
+# -- the command ----------------------------------------------------------------------
+
+
+async def run_purge_command(database_url: str) -> subprocess.CompletedProcess[str]:
+    """`nwatch purge` as an operator runs it, in its own process."""
+    env = {**os.environ, "NW_DATABASE_URL": database_url, "NW_JWT_SECRET": "x" * 40}
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "app.cli", "purge"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def age(app: FastAPI, days: int) -> None:
+    """Make everything reported, and every stored answer, `days` older."""
+    async with app.state.sessionmaker() as session, session.begin():
+        for row in (await session.execute(select(Incident))).scalars():
+            row.reported_at -= timedelta(days=days)
+        for key in (await session.execute(select(IdempotencyRecord))).scalars():
+            key.created_at -= timedelta(days=days)
+
+
+async def test_purge_command_end_to_end(
+    database_url: str, app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    scene = await moderated_report(app, client, key="cli-key")
+    reporter, made = scene.reporter, scene.report
+    await age(app, 91)
+    assert (await read(client, reporter, made["id"]))["location_exact"] is True
+    done = await run_purge_command(database_url)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == list(Purged().counts())
+    assert "exact_locations: 1 (report points older than 90 days replaced" in done.stdout
+    assert "idempotency_keys: 1 (" in done.stdout
+    assert "deliveries: 0 (" in done.stdout
+    body = await read(client, reporter, made["id"])
+    assert (body["location"]["coordinates"], body["location_exact"]) == (list(SNAPPED), False)
+    again = await run_purge_command(database_url)
+    assert "exact_locations: 0 (" in again.stdout
+
+
+# -- the dispatcher's schedule --------------------------------------------------------
 
 
 async def test_daily_purges_at_start_then_once_a_day() -> None:
@@ -419,6 +474,26 @@ async def test_daily_stops_waiting_when_stopped() -> None:
 
     await asyncio.wait_for(retention.daily(purge, stop), timeout=30)
     assert runs == [1]
+
+
+async def test_the_in_process_dispatcher_purges_when_it_starts(
+    app: FastAPI, client: httpx.AsyncClient, app_factory: AppFactory
+) -> None:
+    scene = await moderated_report(app, client)
+    reporter, made = scene.reporter, scene.report
+    await age(app, 91)
+    async with app_factory(dispatcher_in_process=True) as (embedded, _client):
+        give_up = time.monotonic() + 60  # a guard against hanging, not a measurement
+        while True:
+            async with embedded.state.sessionmaker() as session:
+                incident = await session.get(Incident, uuid.UUID(made["id"]))
+                assert incident is not None
+                if (incident.lon, incident.lat) == SNAPPED:
+                    break
+            assert time.monotonic() < give_up, "the dispatcher never purged"
+            await asyncio.sleep(0.05)
+    body = await read(client, reporter, made["id"])
+    assert (body["location"]["coordinates"], body["location_exact"]) == (list(SNAPPED), False)
 
 
 # -- rate limits ----------------------------------------------------------------------
