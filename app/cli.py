@@ -1,4 +1,4 @@
-"""`nwatch`: serve, worker, migrate, openapi, create-admin, verify-group."""
+"""`nwatch`: serve, worker, migrate, openapi, create-admin, verify-group, purge."""
 
 from __future__ import annotations
 
@@ -187,6 +187,29 @@ def cmd_verify_group(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_purge(_args: argparse.Namespace) -> int:
+    """Apply the retention settings once (the dispatcher also does, daily); prints what
+    each rule removed, one `name: count (what)` line per rule."""
+    from app.db import create_engine, create_sessionmaker
+    from app.logs import configure_logging
+    from app.retention import Policy, purge
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    policy = Policy.of(settings)
+
+    async def run() -> list[str]:
+        engine = create_engine(settings)
+        try:
+            return (await purge(create_sessionmaker(engine), policy)).lines(policy)
+        finally:
+            await engine.dispose()
+
+    for line in asyncio.run(run()):
+        print(line)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nwatch", description="Neighbourwatch API")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -220,6 +243,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     verify.add_argument("--note", help="the reason (required to reject or suspend)")
     verify.set_defaults(func=cmd_verify_group)
+
+    purge = sub.add_parser(
+        "purge", help="apply the retention settings now (the dispatcher does it daily)"
+    )
+    purge.set_defaults(func=cmd_purge)
 
     args = parser.parse_args(argv)
     code: int = args.func(args)

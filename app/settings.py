@@ -13,7 +13,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -146,6 +146,20 @@ class Settings(BaseSettings):
     ws_queue_size: int = Field(default=256, ge=1)
     event_retention_s: int = Field(default=7 * 24 * 3600, ge=60)
 
+    # Retention (issue 15): what residents leave behind goes once it has served them.
+    # Applied by `nwatch purge` and by the dispatcher once a day (app.retention).
+    # A report's exact point, and its accuracy, are replaced by its snapped point this many
+    # days after it was reported, for everyone, moderators and its reporter included.
+    exact_location_days: int = Field(default=90, ge=1, le=3650)
+    # Who was pushed what, and when: a finished delivery (sent or failed) is deleted this
+    # many days after it was created and last tried. Alert statistics count what is kept.
+    delivery_log_days: int = Field(default=30, ge=1, le=3650)
+    # How long an Idempotency-Key keeps its answer for a retry: a client whose answer was
+    # lost (a phone that went offline mid-request) retries when it is back, which can be
+    # days. Shorter than the exact-location period (checked below): the stored answer is
+    # the reporter's reading, exact point included.
+    idempotency_key_ttl_s: int = Field(default=7 * 24 * 3600, ge=3600)
+
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0)
     # Memory-mapped I/O and page cache per connection (the map is the OS's page cache,
@@ -164,6 +178,15 @@ class Settings(BaseSettings):
             value = [part.strip() for part in value.split(",") if part.strip()]
         # strict=False: "10.0.0.1/8" is read as its network, as a proxy list means.
         return tuple(ip_network(v, strict=False) if isinstance(v, str) else v for v in value)
+
+    @model_validator(mode="after")
+    def _keys_go_before_exact_points(self) -> Settings:
+        if self.idempotency_key_ttl_s >= self.exact_location_days * 86_400:
+            raise ValueError(
+                "NW_IDEMPOTENCY_KEY_TTL_S must be shorter than NW_EXACT_LOCATION_DAYS: a "
+                "replayed answer would show a report's exact point after it was coarsened"
+            )
+        return self
 
     @property
     def is_sqlite(self) -> bool:

@@ -42,9 +42,13 @@ class IncidentRead(ResponseModel):
     location: dict[str, Any] = Field(
         description="Exact for the reporter and moderators (a verified group's coordinators, "
         "for reports since its verification; agency officers whose jurisdiction holds it; "
-        "admins); snapped to a ~250 m grid for others"
+        "admins); snapped to a ~250 m grid for others, and for everyone once the report is "
+        "older than the retention period (NW_EXACT_LOCATION_DAYS)"
     )
-    location_exact: bool
+    location_exact: bool = Field(
+        description="Whether `location` is the exact point reported: false for the snapped "
+        "point, which is all that is kept of it after the retention period"
+    )
     accuracy_m: float | None = None
     status: IncidentStatus
     anonymous: bool

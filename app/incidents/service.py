@@ -331,6 +331,12 @@ def to_read(
     lon, lat = (
         (incident.lon, incident.lat) if exact else (incident.snapped_lon, incident.snapped_lat)
     )
+    # Past its retention period the exact point is the snapped one (app.retention): then
+    # no reader, a moderator included, is told that it is exact.
+    exact_point = exact and (incident.lon, incident.lat) != (
+        incident.snapped_lon,
+        incident.snapped_lat,
+    )
     reveal = exact if reveal is None else reveal
     reporter = None
     if reporter_name is not None and (reveal or not incident.anonymous):
@@ -342,7 +348,7 @@ def to_read(
         occurred_at=incident.occurred_at,
         reported_at=incident.reported_at,
         location={"type": "Point", "coordinates": [lon, lat]},
-        location_exact=exact,
+        location_exact=exact_point,
         accuracy_m=incident.accuracy_m if exact else None,
         status=IncidentStatus(incident.status),
         anonymous=incident.anonymous,

@@ -31,6 +31,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col
 
+from app import retention
 from app.db import URGENT_OPTION, insert_for, reading, utcnow
 from app.devices import service as devices_service
 from app.devices.models import Device
@@ -42,6 +43,7 @@ from app.push.models import Delivery, OutboxEvent
 from app.push.senders import Outcome, PushMessage, PushSender, SendResult, sender_for
 from app.realtime import log as event_log
 from app.realtime.bus import Bus, LocalBus, bus_for
+from app.retention import Policy as RetentionPolicy
 from app.settings import Settings
 from app.sqlite_loop import offloaded
 
@@ -75,6 +77,7 @@ class Dispatcher:
         batches_in_flight: int = 2,
         bus: Bus | None = None,
         retention: timedelta = timedelta(days=7),
+        policy: RetentionPolicy | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.sender = sender
@@ -85,6 +88,8 @@ class Dispatcher:
         self.batches_in_flight = batches_in_flight
         self.bus: Bus = bus or LocalBus()
         self.retention = retention
+        # With a policy, the dispatcher also purges once a day (app.retention).
+        self.policy = policy
         self._pruned_at = 0.0  # monotonic
         self._paused_until = 0.0  # monotonic: FCM asked the whole sender to wait
         self._new_events = asyncio.Event()
@@ -105,9 +110,19 @@ class Dispatcher:
                 await asyncio.gather(
                     self._loop(stop, self._expand_pass, self._new_events),
                     *(self._loop(stop, self._send_pass, wake) for wake in self._new_deliveries),
+                    *([self._purging(stop, self.policy)] if self.policy else []),
                 )
             finally:
                 wakeup.unregister(self._new_events)
+
+    async def _purging(self, stop: asyncio.Event, policy: RetentionPolicy) -> None:
+        """Retention once a day, beside the other loops: a long first purge (a database
+        from before retention) holds no push back."""
+
+        async def run() -> None:
+            await retention.purge(self.sessionmaker, policy, stop=stop)
+
+        await retention.daily(run, stop)
 
     async def run_once(self) -> int:
         """One pass of each step, one after the other. Returns rows handled."""
@@ -551,6 +566,7 @@ async def run_dispatcher(
         batch=settings.push_batch,
         max_attempts=settings.push_max_attempts,
         retention=timedelta(seconds=settings.event_retention_s),
+        policy=RetentionPolicy.of(settings),
     )
     try:
         await dispatcher.run(stop)
