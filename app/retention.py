@@ -24,17 +24,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, delete, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Table, and_, delete, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.models import RefreshToken
 from app.db import reading, utcnow
-from app.geo.index import index_for
-from app.geo.shapes import Circle
 from app.groups.models import Invitation
 from app.idempotency import IdempotencyRecord
+from app.incidents import service as incidents_service
 from app.incidents.models import Incident
-from app.incidents.service import GEO_COLLECTION
 from app.push.models import Delivery
 from app.realtime import log as event_log
 from app.settings import Settings
@@ -211,20 +209,8 @@ async def coarsen_exact_locations(
                 .where(c.id.in_([row[1] for row in rows]), _still_exact())
                 .with_for_update(skip_locked=True)
             )
-            moved = (
-                await session.execute(
-                    update(_INCIDENTS)
-                    .where(c.id.in_(mine))
-                    .values(lon=c.snapped_lon, lat=c.snapped_lat, accuracy_m=None, updated_at=now)
-                    .returning(c.id, c.snapped_lon, c.snapped_lat)
-                )
-            ).all()
-            await index_for(session).put_many(
-                session,
-                GEO_COLLECTION,
-                [(incident_id, Circle(lon, lat)) for incident_id, lon, lat in moved],
-            )
-        total += len(moved)
+            ids = (await session.execute(mine)).scalars().all()
+            total += await incidents_service.forget_exact_points(session, ids, now)
         if len(rows) < COARSEN_BATCH:
             break
     return total

@@ -15,9 +15,10 @@ statistics, events), so that no group area, drawn however small, says more than 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from sqlalchemy import select, text, update
@@ -238,25 +239,27 @@ async def hearers(session: AsyncSession, incident: Incident) -> set[uuid.UUID]:
     return users
 
 
-async def forget_exact_points(session: AsyncSession, incident_ids: list[uuid.UUID]) -> None:
-    """Replace these reports' exact points by their snapped ones, in the table and in
-    the geo index, for everyone (moderators included): erasure of the reporter."""
-    index = index_for(session)
+async def forget_exact_points(
+    session: AsyncSession, incident_ids: Sequence[uuid.UUID], now: datetime
+) -> int:
+    """Replace these reports' exact points (and accuracy) by their snapped ones, in the
+    table and in the geo index, for everyone, moderators included: on the reporter's
+    erasure, and past NW_EXACT_LOCATION_DAYS (app.retention). How many were moved."""
+    table = Incident.__table__
+    moved: list[Any] = []
+    c = table.c
     for chunk in chunks(incident_ids):
-        await session.execute(
-            update(Incident)
-            .where(col(Incident.id).in_(chunk))
-            .values(lon=col(Incident.snapped_lon), lat=col(Incident.snapped_lat), accuracy_m=None)
-            .execution_options(synchronize_session=False)
-        )
         rows = await session.execute(
-            select(col(Incident.id), col(Incident.lon), col(Incident.lat)).where(
-                col(Incident.id).in_(chunk)
-            )
+            update(table)
+            .where(c.id.in_(chunk))
+            .values(lon=c.snapped_lon, lat=c.snapped_lat, accuracy_m=None, updated_at=now)
+            .returning(c.id, c.snapped_lon, c.snapped_lat)
         )
-        await index.put_many(
-            session, GEO_COLLECTION, [(i, Circle(lon, lat)) for i, lon, lat in rows.all()]
-        )
+        moved += rows.all()
+    await index_for(session).put_many(
+        session, GEO_COLLECTION, [(i, Circle(lon, lat)) for i, lon, lat in moved]
+    )
+    return len(moved)
 
 
 async def viewer_of(session: AsyncSession, user: User, incident: Incident) -> Viewer:

@@ -25,6 +25,7 @@ from sqlmodel import col
 from app.alerts import places as places_service
 from app.alerts.models import Ack, Alert, Place
 from app.auth.models import User
+from app.db import utcnow
 from app.geo.index import index_for
 from app.groups import service as groups_service
 from app.groups.models import (
@@ -152,7 +153,7 @@ async def _anonymise_reports(
 ) -> list[str]:
     """Their reports lose the reporter, the exact point and the photos; the photos they
     added to anyone's report go too. Returns the photos' storage keys."""
-    await incidents_service.forget_exact_points(session, reports)
+    await incidents_service.forget_exact_points(session, reports, utcnow())
     for chunk in chunks(reports):
         await session.execute(
             update(Incident)
