@@ -10,8 +10,9 @@ import tempfile
 import uuid
 import zipfile
 from collections.abc import Callable, Iterable
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -47,6 +48,8 @@ from app.privacy.schemas import (
 from app.push.models import Delivery
 from app.realtime.models import LoggedEvent
 
+R = TypeVar("R", bound=BaseModel)
+
 EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 # A ZIP is built on disk past this, so that an account with many photos cannot fill memory.
 SPOOL_BYTES = 8 * 1024 * 1024
@@ -62,6 +65,15 @@ def photo_file(media: Media) -> str:
 
 async def _all(session: AsyncSession, stmt: Any) -> list[Any]:
     return list((await session.execute(stmt)).scalars().all())
+
+
+async def _owned(
+    session: AsyncSession, read: type[R], entity: Any, owner: Any, user: User, order: Any = None
+) -> list[R]:
+    """The user's rows of one table, oldest first, as export records."""
+    stmt = select(entity).where(owner == user.id)
+    rows = await _all(session, stmt.order_by(order) if order is not None else stmt)
+    return [read.model_validate(row, from_attributes=True) for row in rows]
 
 
 async def _by_ids(
@@ -169,15 +181,9 @@ async def build(session: AsyncSession, user: User) -> Export:
         generated_at=utcnow(),
         account=ExportAccount.model_validate(user, from_attributes=True),
         sessions=await _sessions(session, user),
-        devices=[
-            ExportDevice.model_validate(d, from_attributes=True)
-            for d in await _all(
-                session,
-                select(Device)
-                .where(col(Device.user_id) == user.id)
-                .order_by(col(Device.created_at)),
-            )
-        ],
+        devices=await _owned(
+            session, ExportDevice, Device, col(Device.user_id), user, col(Device.created_at)
+        ),
         places=[
             ExportPlace(
                 id=p.id,
@@ -208,29 +214,25 @@ async def build(session: AsyncSession, user: User) -> Export:
             )
             for m in memberships
         ],
-        invitations=[
-            ExportInvitation.model_validate(i, from_attributes=True)
-            for i in await _all(
-                session, select(Invitation).where(col(Invitation.created_by) == user.id)
-            )
-        ],
-        verification_requests=[
-            ExportVerificationRequest.model_validate(r, from_attributes=True)
-            for r in await _all(
-                session,
-                select(VerificationRequest).where(col(VerificationRequest.requested_by) == user.id),
-            )
-        ],
+        invitations=await _owned(
+            session, ExportInvitation, Invitation, col(Invitation.created_by), user
+        ),
+        verification_requests=await _owned(
+            session,
+            ExportVerificationRequest,
+            VerificationRequest,
+            col(VerificationRequest.requested_by),
+            user,
+        ),
         reports=reports,
-        updates=[
-            ExportUpdate.model_validate(u, from_attributes=True)
-            for u in await _all(
-                session,
-                select(IncidentUpdate)
-                .where(col(IncidentUpdate.author_id) == user.id)
-                .order_by(col(IncidentUpdate.created_at)),
-            )
-        ],
+        updates=await _owned(
+            session,
+            ExportUpdate,
+            IncidentUpdate,
+            col(IncidentUpdate.author_id),
+            user,
+            col(IncidentUpdate.created_at),
+        ),
         photos=[
             ExportPhoto(
                 id=m.id,
@@ -245,13 +247,9 @@ async def build(session: AsyncSession, user: User) -> Export:
             )
             for m in await photos_of(session, user)
         ],
-        acknowledgements=[
-            ExportAck.model_validate(a, from_attributes=True)
-            for a in await _all(
-                session,
-                select(Ack).where(col(Ack.user_id) == user.id).order_by(col(Ack.created_at)),
-            )
-        ],
+        acknowledgements=await _owned(
+            session, ExportAck, Ack, col(Ack.user_id), user, col(Ack.created_at)
+        ),
         alerts_issued=[alerts_service.to_read(a) for a in issued],
         deliveries=ExportDeliveries(
             push=[ExportPush.model_validate(d, from_attributes=True) for d in pushes],
