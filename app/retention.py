@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, and_, delete, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.alerts.models import AlertReceipt
 from app.auth.models import RefreshToken
 from app.db import reading, utcnow
 from app.groups.models import Invitation
@@ -51,6 +52,7 @@ PURGE_RETRY_S = 600.0
 
 _INCIDENTS = Incident.__table__
 _DELIVERIES = Delivery.__table__
+_RECEIPTS = AlertReceipt.__table__
 _REFRESH_TOKENS = RefreshToken.__table__
 _IDEMPOTENCY = IdempotencyRecord.__table__
 _INVITATIONS = Invitation.__table__
@@ -81,6 +83,7 @@ class Purged:
 
     exact_locations: int = 0  # reports whose exact point became their snapped point
     deliveries: int = 0
+    alert_receipts: int = 0
     refresh_tokens: int = 0
     idempotency_keys: int = 0
     invitations: int = 0
@@ -93,6 +96,8 @@ class Purged:
             "replaced by their snapped point",
             "deliveries": f"finished push deliveries older than {_span(policy.delivery_log)} "
             "deleted",
+            "alert_receipts": f"alert receipts (the `why` of an alert) older than "
+            f"{_span(policy.delivery_log)} deleted",
             "refresh_tokens": "expired refresh tokens deleted",
             "idempotency_keys": "idempotency keys older than "
             f"{_span(policy.idempotency_keys)} deleted",
@@ -134,6 +139,13 @@ async def purge(
             _DELIVERIES,
             [_DELIVERIES.c.id],
             _old_deliveries(now - policy.delivery_log),
+            stop,
+        )
+        purged.alert_receipts = await _delete_batches(
+            sessionmaker,
+            _RECEIPTS,
+            [_RECEIPTS.c.id],
+            _RECEIPTS.c.created_at < now - policy.delivery_log,
             stop,
         )
         purged.refresh_tokens = await _delete_batches(

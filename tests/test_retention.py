@@ -23,6 +23,7 @@ from sqlalchemy import select, text, update
 from sqlmodel import col
 
 from app import retention
+from app.alerts.models import AlertReceipt
 from app.auth.models import RefreshToken
 from app.db import TableModel
 from app.geo.privacy import snap
@@ -41,8 +42,7 @@ from tests.auth.factories import Account, new_account, new_admin
 from tests.conftest import AppFactory
 from tests.groups.factories import invite, new_group, verify
 from tests.incidents.factories import report
-from tests.push.factories import device, drain
-from tests.push.test_dispatcher import RecordingSender
+from tests.push.factories import RecordingSender, device, drain
 
 ROOT = Path(__file__).resolve().parent.parent
 SECOND = timedelta(seconds=1)
@@ -213,6 +213,32 @@ async def test_finished_deliveries_go_after_the_log_period_and_pending_ones_stay
     assert (await purge_at(app, due + timedelta(hours=1) + SECOND)).deliveries == 1
     assert (await purge_at(app, due + timedelta(days=3650))).deliveries == 0
     assert await states() == ["pending"]
+
+
+async def test_alert_receipts_go_after_the_log_period(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Why each resident got an alert (`why`) is part of the delivery log."""
+    officer = await new_agency(app, client)
+    resident = await new_account(client)
+    await watch(client, resident, LONDON)
+    alert = (await issue(client, officer)).json()
+    await drain(Dispatcher(app.state.sessionmaker, RecordingSender()))
+    start = datetime.now(UTC).replace(microsecond=0)
+    async with app.state.sessionmaker() as session, session.begin():
+        await session.execute(update(AlertReceipt).values(created_at=start))
+
+    async def why() -> object:
+        answer = await client.get(f"/v1/alerts/{alert['id']}", headers=resident.headers)
+        assert answer.status_code == 200, answer.text
+        return answer.json()["why"]
+
+    assert await why() is not None
+    due = start + timedelta(days=30)
+    assert (await purge_at(app, due - SECOND)).alert_receipts == 0
+    assert await why() is not None
+    assert (await purge_at(app, due + SECOND)).alert_receipts == 1
+    assert await why() is None
 
 
 # -- refresh tokens -------------------------------------------------------------------

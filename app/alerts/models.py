@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field
 
-from app.db import JSONDoc, TableModel, UTCDateTime, created_now, new_id, updated_now
+from app.db import JSONDoc, TableModel, UTCDateTime, created_now, new_id, updated_now, utcnow
 
 
 class Severity(StrEnum):
@@ -128,3 +128,27 @@ class Ack(TableModel, table=True):
     user_id: uuid.UUID | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
     kind: str = Field(max_length=16)
     created_at: datetime = created_now()
+
+
+class AlertReceipt(TableModel, table=True):
+    """Why one resident got one version of an alert, as decided when it was sent out: the
+    `why` of `GET /v1/alerts/{id}`. Theirs alone; kept as long as the delivery log."""
+
+    __tablename__ = "alert_receipts"
+    __table_args__ = (
+        UniqueConstraint("event_id", "user_id"),
+        Index("ix_alert_receipts_user_id_alert_id", "user_id", "alert_id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    event_id: uuid.UUID = Field(foreign_key="outbox.id", ondelete="CASCADE")
+    alert_id: uuid.UUID = Field(foreign_key="alerts.id", ondelete="CASCADE")
+    chain_id: uuid.UUID
+    user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE")
+    silent: bool = False
+    place_ids: list[str] = Field(default_factory=list, sa_type=JSONDoc)
+    group_ids: list[str] = Field(default_factory=list, sa_type=JSONDoc)
+    # {"start": "22:00", "end": "07:00", "timezone": "Europe/London"} when they made it silent
+    quiet_hours: dict[str, str] | None = Field(default=None, sa_type=JSONDoc)
+    overrode: list[str] = Field(default_factory=list, sa_type=JSONDoc)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)

@@ -5,6 +5,9 @@ the groups they are an active member of. An alert reaches every resident whose w
 areas touch its area — for a group alert, only that group's active members. Then their
 preferences apply: muted categories and `min_severity` drop an alert, and quiet hours
 make it silent, except when it is `extreme`. A `test` alert reaches only its issuer.
+Each recipient's `Receipt` says why: the places or group areas that matched, the quiet
+hours that made it silent, and what an `extreme` alert overrode; it is what
+`GET /v1/alerts/{id}` shows them as `why`.
 
 Spatial narrowing is the GeoIndex's (its candidate clause, joined here with places and
 preferences so that one query brings back each candidate's owner, circle and
@@ -16,6 +19,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -51,20 +55,51 @@ def in_quiet_hours(at: datetime, start: str, end: str, timezone: str) -> bool:
     return local >= begin or local < finish
 
 
-def decide(alert: Alert, prefs: Prefs | Any | None, at: datetime) -> bool | None:
-    """None: the resident does not get it; otherwise whether it is delivered silently.
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """Why one resident got an alert, and how."""
+
+    silent: bool
+    place_ids: tuple[uuid.UUID, ...] = ()  # their places the area touched
+    group_ids: tuple[uuid.UUID, ...] = ()  # for a resident with no place: their groups'
+    quiet_hours: tuple[str, str, str] | None = None  # (start, end, zone) that made it silent
+    # What an `extreme` alert went past: "muted_category", "quiet_hours".
+    overrode: tuple[str, ...] = ()
+
+
+def judge(
+    alert: Alert,
+    prefs: Prefs | Any | None,
+    at: datetime,
+    place_ids: tuple[uuid.UUID, ...] = (),
+    group_ids: tuple[uuid.UUID, ...] = (),
+) -> Receipt | None:
+    """None: the resident does not get it; otherwise how it reaches them, and why.
 
     `prefs` is anything with the attributes of `Prefs` (a Preferences row will do).
     """
-    if alert.severity == Severity.extreme or prefs is None:
-        return False
-    if alert.category in (prefs.muted_categories or []):
-        return None
-    if SEVERITY_RANK[Severity(alert.severity)] < SEVERITY_RANK[Severity(prefs.min_severity)]:
-        return None
+    if prefs is None:
+        return Receipt(False, place_ids, group_ids)
+    muted = alert.category in (prefs.muted_categories or [])
+    window = None
     if prefs.quiet_start and prefs.quiet_end and prefs.quiet_timezone:
-        return in_quiet_hours(at, prefs.quiet_start, prefs.quiet_end, prefs.quiet_timezone)
-    return False
+        window = (prefs.quiet_start, prefs.quiet_end, prefs.quiet_timezone)
+    quiet = window is not None and in_quiet_hours(at, *window)
+    if alert.severity == Severity.extreme:  # no `min_severity` is above it
+        overrode = (("muted_category",) if muted else ()) + (("quiet_hours",) if quiet else ())
+        return Receipt(False, place_ids, group_ids, overrode=overrode)
+    too_minor = (
+        SEVERITY_RANK[Severity(alert.severity)] < SEVERITY_RANK[Severity(prefs.min_severity)]
+    )
+    if muted or too_minor:
+        return None
+    return Receipt(quiet, place_ids, group_ids, window if quiet else None)
+
+
+def decide(alert: Alert, prefs: Prefs | Any | None, at: datetime) -> bool | None:
+    """None: the resident does not get it; otherwise whether it is delivered silently."""
+    receipt = judge(alert, prefs, at)
+    return None if receipt is None else receipt.silent
 
 
 _PREF_COLUMNS = (
@@ -88,10 +123,14 @@ def _as_uuid(value: Any) -> uuid.UUID:
     return uuid.UUID(int=int(value, 16)) if len(value) == 32 else uuid.UUID(str(value))
 
 
+# A candidate: their preferences, and the places (or groups) that made them one.
+_Candidate = tuple[Prefs | None, tuple[uuid.UUID, ...]]
+
+
 async def _place_holders(
     session: AsyncSession, alert: Alert, shape: Shape
-) -> dict[uuid.UUID, Prefs | None]:
-    """Residents with a place touching the area, with their preferences."""
+) -> dict[uuid.UUID, _Candidate]:
+    """Residents with a place touching the area: their preferences and those places."""
     source, condition, params = index_for(session).candidate_clause(shape.boxes())
     member_join = ""
     if alert.group_id is not None:
@@ -103,7 +142,8 @@ async def _place_holders(
     rows = (
         await session.execute(
             text(
-                f"SELECT e.owner_id, e.lon, e.lat, e.radius_m, {_PREF_COLUMNS}"  # noqa: S608
+                f"SELECT e.owner_id, e.lon, e.lat, e.radius_m, e.object_id,"  # noqa: S608
+                f" {_PREF_COLUMNS}"
                 f" FROM {source}{member_join}"
                 " LEFT JOIN preferences pr ON pr.user_id = e.owner_id"
                 f" WHERE e.collection = 'place' AND {condition}"
@@ -119,16 +159,26 @@ async def _place_holders(
         np.fromiter((r[2] for r in rows), float, len(rows)),
         np.fromiter((r[3] for r in rows), float, len(rows)),
     )
-    # A resident with several matching places appears once per place: dedupe on the raw
-    # key before paying for its conversion.
-    matched = {rows[i][0]: rows[i] for i in np.flatnonzero(hits).tolist()}
-    return {_as_uuid(key): _prefs(row, 4) for key, row in matched.items()}
+    # A resident with several matching places appears once per place: grouped on the
+    # raw key before paying for its conversion.
+    matched: dict[Any, tuple[Sequence[Any], list[Any]]] = {}
+    for i in np.flatnonzero(hits).tolist():
+        row = rows[i]
+        if (seen := matched.get(row[0])) is None:
+            matched[row[0]] = (row, [row[4]])
+        else:
+            seen[1].append(row[4])
+    return {
+        _as_uuid(key): (_prefs(row, 5), tuple(_as_uuid(p) for p in places))
+        for key, (row, places) in matched.items()
+    }
 
 
 async def _represented_by_groups(
     session: AsyncSession, alert: Alert, shape: Shape
-) -> dict[uuid.UUID, Prefs | None]:
-    """Residents with no place, in an active membership of a group whose area touches."""
+) -> dict[uuid.UUID, _Candidate]:
+    """Residents with no place, in an active membership of a group whose area touches:
+    their preferences and those groups."""
     groups = await index_for(session).intersecting(session, "group", shape)
     # For a group alert, a member of that group is represented by all of their groups'
     # areas, not only by that group's (whose area holds the alert's in practice).
@@ -140,12 +190,12 @@ async def _represented_by_groups(
             " AND a.group_id = :alert_group AND a.status = 'active')"
         )
         extra["alert_group"] = raw_uuid(session, alert.group_id)
-    out: dict[uuid.UUID, Prefs | None] = {}
+    out: dict[uuid.UUID, _Candidate] = {}
     for batch in chunks(groups):
         params = {f"g{i}": raw_uuid(session, g) for i, g in enumerate(batch)}
         rows = await session.execute(
             text(
-                f"SELECT DISTINCT m.user_id, {_PREF_COLUMNS} FROM memberships m"  # noqa: S608
+                f"SELECT m.user_id, m.group_id, {_PREF_COLUMNS} FROM memberships m"  # noqa: S608
                 " LEFT JOIN preferences pr ON pr.user_id = m.user_id"
                 f" WHERE m.group_id IN ({', '.join(':' + k for k in params)})"
                 " AND m.status = 'active'"
@@ -154,7 +204,31 @@ async def _represented_by_groups(
             ),
             {**params, **extra},
         )
-        out.update({_as_uuid(r[0]): _prefs(r, 1) for r in rows.all()})
+        for row in rows.all():
+            user, group = _as_uuid(row[0]), _as_uuid(row[1])
+            prefs, already = out.get(user, (None, ()))
+            out[user] = (_prefs(row, 2) if not already else prefs, (*already, group))
+    return out
+
+
+async def resolve_receipts(
+    session: AsyncSession, alert: Alert, at: datetime | None = None
+) -> dict[uuid.UUID, Receipt]:
+    """Every recipient of `alert`, with how it reaches them and why."""
+    at = at or alert.issued_at or utcnow()
+    if alert.status == AlertStatus.test:
+        return {alert.issuer_id: Receipt(False)} if alert.issuer_id else {}
+    shape = from_geojson(alert.area)
+    with offloaded():  # up to hundreds of thousands of rows (bench/alert_recipients.py)
+        by_place = await _place_holders(session, alert, shape)
+        by_group = await _represented_by_groups(session, alert, shape)
+    out: dict[uuid.UUID, Receipt] = {}
+    for user_id, (prefs, places) in by_place.items():
+        if (receipt := judge(alert, prefs, at, place_ids=places)) is not None:
+            out[user_id] = receipt
+    for user_id, (prefs, groups) in by_group.items():
+        if (receipt := judge(alert, prefs, at, group_ids=groups)) is not None:
+            out[user_id] = receipt
     return out
 
 
@@ -162,26 +236,23 @@ async def resolve_recipients(
     session: AsyncSession, alert: Alert, at: datetime | None = None
 ) -> dict[uuid.UUID, bool]:
     """Every recipient of `alert`, mapped to whether it reaches them silently."""
-    at = at or alert.issued_at or utcnow()
-    if alert.status == AlertStatus.test:
-        return {alert.issuer_id: False} if alert.issuer_id else {}
-    shape = from_geojson(alert.area)
-    with offloaded():  # up to hundreds of thousands of rows (bench/alert_recipients.py)
-        candidates = await _place_holders(session, alert, shape)
-        candidates.update(await _represented_by_groups(session, alert, shape))
-    out: dict[uuid.UUID, bool] = {}
-    for user_id, prefs in candidates.items():
-        silent = decide(alert, prefs, at)
-        if silent is not None:
-            out[user_id] = silent
+    return {user: r.silent for user, r in (await resolve_receipts(session, alert, at)).items()}
+
+
+async def resolve_chain_receipts(
+    session: AsyncSession, versions: list[Alert], at: datetime | None = None
+) -> dict[uuid.UUID, Receipt]:
+    """An update or cancel reaches everyone any version reached; the newest version that
+    reached a resident says how and why."""
+    out: dict[uuid.UUID, Receipt] = {}
+    for version in versions:  # oldest first, so the newest version's decision wins
+        out.update(await resolve_receipts(session, version, at))
     return out
 
 
 async def resolve_chain_recipients(
     session: AsyncSession, versions: list[Alert], at: datetime | None = None
 ) -> dict[uuid.UUID, bool]:
-    """An update or cancel reaches everyone any version reached (the newest decides silence)."""
-    out: dict[uuid.UUID, bool] = {}
-    for version in versions:  # oldest first, so the newest version's decision wins
-        out.update(await resolve_recipients(session, version, at))
-    return out
+    """Like `resolve_chain_receipts`, mapped to whether it reaches them silently."""
+    receipts = await resolve_chain_receipts(session, versions, at)
+    return {user: r.silent for user, r in receipts.items()}

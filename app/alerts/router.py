@@ -17,6 +17,7 @@ from app.alerts.schemas import (
     AckRead,
     AlertCancel,
     AlertCreate,
+    AlertDetail,
     AlertRead,
     AlertStats,
     AlertUpdate,
@@ -26,6 +27,7 @@ from app.alerts.schemas import (
     PreferencesBody,
     PreferencesRead,
 )
+from app.alerts.why import why
 from app.auth.deps import CurrentUser, rate_limit
 from app.auth.models import Role, User
 from app.db import SessionDep, utcnow
@@ -138,18 +140,22 @@ async def _cap_response(session: SessionDep, request: Request, alert: Alert) -> 
 
 
 @router.get(
-    "/alerts/{alert_id}", response_model=AlertRead, responses={200: {"content": _CAP_CONTENT}}
+    "/alerts/{alert_id}", response_model=AlertDetail, responses={200: {"content": _CAP_CONTENT}}
 )
 async def read_alert(
     alert: AlertFromPath,
+    user: CurrentUser,
     session: SessionDep,
     request: Request,
     accept: Annotated[str | None, Header()] = None,
-) -> AlertRead | Response:
-    """The alert; with `Accept: application/cap+xml`, as a CAP 1.2 document."""
+) -> AlertDetail | Response:
+    """The alert; with `Accept: application/cap+xml`, as a CAP 1.2 document. For a
+    recipient, `why`: which of their places (or, with none, groups) it touched, whether
+    it came silently and why (quiet hours, with the window), and what of their
+    preferences an `extreme` alert overrode."""
     if accept and CAP_MEDIA_TYPE in accept:
         return await _cap_response(session, request, alert)
-    return service.to_read(alert)
+    return AlertDetail(**service.to_read(alert).model_dump(), why=await why(session, user, alert))
 
 
 @router.post(

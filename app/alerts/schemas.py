@@ -149,6 +149,42 @@ class AlertRead(ResponseModel):
     active: bool
 
 
+class WhyPlace(BaseModel):
+    id: uuid.UUID
+    label: str | None = Field(description="Null if the place was removed since")
+
+
+class WhyGroup(BaseModel):
+    id: uuid.UUID
+    name: str | None = Field(description="Null if the group is gone since")
+
+
+Overridden = Literal["muted_category", "quiet_hours"]
+
+
+class Why(BaseModel):
+    """Why the caller got this alert, as decided when it was sent to them: theirs alone."""
+
+    places: list[WhyPlace] = Field(description="The caller's places that the area touched")
+    groups: list[WhyGroup] = Field(
+        description="For a caller with no place: their groups whose areas the alert touched"
+    )
+    silent: bool = Field(description="Delivered without sound")
+    quiet_hours: QuietHours | None = Field(
+        description="The caller's quiet hours, when they made it silent"
+    )
+    overrode: list[Overridden] = Field(
+        description="What of the caller's preferences an `extreme` alert went past"
+    )
+    decided_at: datetime
+
+
+class AlertDetail(AlertRead):
+    why: Why | None = Field(
+        description="For a recipient, once it was sent out to them; null for anyone else"
+    )
+
+
 class AckBody(RequestModel):
     kind: AckKind
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.alerts import service as alerts_service
-from app.alerts.models import Ack, Alert, Place, Preferences
+from app.alerts.models import Ack, Alert, AlertReceipt, Place, Preferences
 from app.auth.models import RefreshToken, User
 from app.db import utcnow
 from app.devices.models import Device
@@ -39,6 +39,7 @@ from app.privacy.schemas import (
     ExportPreferences,
     ExportPush,
     ExportRealtime,
+    ExportReceipt,
     ExportReport,
     ExportSession,
     ExportStatusChange,
@@ -262,6 +263,14 @@ async def build(session: AsyncSession, user: User) -> Export:
                 )
                 for e in logged
             ],
+            alerts=await _owned(
+                session,
+                ExportReceipt,
+                AlertReceipt,
+                col(AlertReceipt.user_id),
+                user,
+                col(AlertReceipt.created_at),
+            ),
         ),
     )
 

@@ -188,9 +188,23 @@ class ExportRealtime(ResponseModel):
     created_at: datetime
 
 
+class ExportReceipt(ResponseModel):
+    """Why an alert reached them, as decided when it was sent (the `why` of the alert)."""
+
+    alert_id: uuid.UUID
+    chain_id: uuid.UUID
+    silent: bool
+    place_ids: list[uuid.UUID]
+    group_ids: list[uuid.UUID]
+    quiet_hours: dict[str, str] | None
+    overrode: list[str]
+    created_at: datetime
+
+
 class ExportDeliveries(ResponseModel):
     push: list[ExportPush]
     realtime: list[ExportRealtime]
+    alerts: list[ExportReceipt] = Field(description="The alerts sent to them, and why")
 
 
 class Export(ResponseModel):

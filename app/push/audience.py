@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.alerts import service as alerts_service
 from app.alerts.models import Alert, AlertStatus, MsgType
-from app.alerts.recipients import resolve_chain_recipients
+from app.alerts.recipients import Receipt, resolve_chain_receipts
 from app.categories import LABELS, Category
 from app.groups import service as groups_service
 from app.groups.models import Group
@@ -26,6 +26,9 @@ class Audience:
     subject_id: uuid.UUID | None  # what it is about (alert chain, incident, group), for stats
     realtime: dict[str, Any]  # the `data` of the WebSocket event
     push: bool = True  # False: WebSocket only
+    # An alert's: the version sent, and why each recipient gets it (alerts.AlertReceipt).
+    alert_id: uuid.UUID | None = None
+    receipts: dict[uuid.UUID, Receipt] | None = None
 
 
 async def audience_of(session: AsyncSession, event: OutboxEvent) -> Audience | None:
@@ -34,6 +37,8 @@ async def audience_of(session: AsyncSession, event: OutboxEvent) -> Audience | N
     kind = event.event_type
     silent: dict[uuid.UUID, bool]
     realtime: dict[str, Any] = {}
+    receipts: dict[uuid.UUID, Receipt] | None = None
+    alert_id: uuid.UUID | None = None
     if kind == "incident.created":
         incident = await session.get(Incident, uuid.UUID(payload["incident_id"]))
         if incident is None:
@@ -54,7 +59,9 @@ async def audience_of(session: AsyncSession, event: OutboxEvent) -> Audience | N
         if alert is None:
             return None
         versions = await alerts_service.chain(session, alert)
-        silent = await resolve_chain_recipients(session, versions, at=alert.issued_at)
+        receipts = await resolve_chain_receipts(session, versions, at=alert.issued_at)
+        silent = {user: receipt.silent for user, receipt in receipts.items()}
+        alert_id = alert.id
         message = alert_message(alert)
         subject = alert.chain_id
         realtime = alerts_service.to_read(alert).model_dump(mode="json")
@@ -118,7 +125,7 @@ async def audience_of(session: AsyncSession, event: OutboxEvent) -> Audience | N
     message["data"] = {**message.get("data", {}), "type": kind, "event_id": str(event.id)}
     if not realtime:  # incidents: what changed, and the id to fetch it by
         realtime = {k: v for k, v in payload.items() if k in ("incident_id", "status")}
-    return Audience(silent, message, subject, realtime)
+    return Audience(silent, message, subject, realtime, alert_id=alert_id, receipts=receipts)
 
 
 def alert_message(alert: Alert) -> dict[str, Any]:

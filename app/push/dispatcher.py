@@ -27,11 +27,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from app import retention
+from app.alerts.models import AlertReceipt
+from app.alerts.recipients import Receipt
 from app.db import URGENT_OPTION, insert_for, reading, utcnow
 from app.devices import service as devices_service
 from app.devices.models import Device
@@ -312,6 +314,8 @@ class Dispatcher:
             async with self._writing() as session:
                 seqs = await event_log.append(session, event_id, kind, users)
                 now = utcnow()
+                if audience.receipts is not None:
+                    await _write_receipts(session, event_id, audience, audience.receipts, users)
                 if audience.push:
                     devices = await devices_service.active_devices(session, users)
                     rows = [
@@ -390,8 +394,17 @@ class Dispatcher:
                         col(Device.fcm_token),
                         col(Device.platform),
                         col(Device.active),
+                        col(AlertReceipt.place_ids),
                     )
                     .join(Device, col(Device.id) == Delivery.device_id)
+                    # The matched places ride in the push, for the app to say why offline.
+                    .outerjoin(
+                        AlertReceipt,
+                        and_(
+                            col(AlertReceipt.event_id) == Delivery.event_id,
+                            col(AlertReceipt.user_id) == Delivery.user_id,
+                        ),
+                    )
                     .where(col(Delivery.id).in_(ids))
                 )
             ).all()
@@ -420,6 +433,7 @@ class Dispatcher:
             token,
             platform,
             active,
+            place_ids,
         ) in rows:
             message = messages.get(event_id) or {}
             if not active:
@@ -428,7 +442,11 @@ class Dispatcher:
                 expired.append(delivery_id)
                 continue
             claimed[delivery_id] = _Claimed(delivery_id, attempts, device_id)
-            outgoing.append(PushMessage(delivery_id, token, platform, silent, message, seq))
+            outgoing.append(
+                PushMessage(
+                    delivery_id, token, platform, silent, message, seq, tuple(place_ids or ())
+                )
+            )
         gone = set(ids) - set(claimed) - set(expired)
         if gone or expired:
             async with self._writing() as session:
@@ -525,6 +543,47 @@ class Dispatcher:
                     .where(col(Device.id).in_(dead_devices))
                     .values(active=False, deactivated_at=now)
                 )
+
+
+async def _write_receipts(
+    session: AsyncSession,
+    event_id: uuid.UUID,
+    audience: Audience,
+    receipts: dict[uuid.UUID, Receipt],
+    users: list[uuid.UUID],
+) -> None:
+    """Why each of these recipients gets the alert, beside their event-log rows: written
+    once (an expansion done again after a crash adds nothing)."""
+    now = utcnow()
+    rows = []
+    for user_id in users:
+        receipt = receipts[user_id]
+        window = receipt.quiet_hours
+        rows.append(
+            {
+                "id": uuid.uuid4(),
+                "event_id": event_id,
+                "alert_id": audience.alert_id,
+                "chain_id": audience.subject_id,
+                "user_id": user_id,
+                "silent": receipt.silent,
+                "place_ids": [str(p) for p in receipt.place_ids],
+                "group_ids": [str(g) for g in receipt.group_ids],
+                "quiet_hours": (
+                    {"start": window[0], "end": window[1], "timezone": window[2]}
+                    if window
+                    else None
+                ),
+                "overrode": list(receipt.overrode),
+                "created_at": now,
+            }
+        )
+    await session.execute(
+        insert_for(session, AlertReceipt).on_conflict_do_nothing(
+            index_elements=["event_id", "user_id"]
+        ),
+        rows,
+    )
 
 
 def _done(event_ids: list[uuid.UUID], rendered: dict[str, Any]) -> Any:

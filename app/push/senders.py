@@ -23,6 +23,7 @@ class PushMessage:
     silent: bool
     content: dict[str, Any] = field(default_factory=dict)  # OutboxEvent.message
     seq: int | None = None  # the recipient's own event-log seq, to resume the WebSocket from
+    place_ids: tuple[str, ...] = ()  # an alert's: the recipient's places that it touched
 
 
 class Outcome(StrEnum):

@@ -42,6 +42,8 @@ def build_message(m: PushMessage, now: datetime) -> messaging.Message:
     data["silent"] = "1" if m.silent else "0"
     if m.seq is not None:
         data["seq"] = str(m.seq)
+    if m.place_ids:  # FCM data values are strings: the ids comma-separated
+        data["place_ids"] = ",".join(m.place_ids)
 
     android = messaging.AndroidConfig(
         priority="high" if is_alert else "normal",

@@ -20,8 +20,7 @@ from tests.alerts.factories import circle
 from tests.auth.factories import Account, new_account
 from tests.groups.factories import join, new_group, outbox_events, verify
 from tests.incidents.factories import SPOT, report
-from tests.push.factories import drain
-from tests.push.test_dispatcher import RecordingSender
+from tests.push.factories import RecordingSender, drain
 
 SNAPPED = snap(*SPOT)
 # 60 m east of the exact spot.

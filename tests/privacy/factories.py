@@ -14,8 +14,7 @@ from tests.auth.factories import Account, new_account
 from tests.groups.factories import invite, join, new_group
 from tests.incidents.factories import report
 from tests.incidents.test_photos import jpeg_with_gps, upload
-from tests.push.factories import device, drain
-from tests.push.test_dispatcher import RecordingSender
+from tests.push.factories import RecordingSender, device, drain
 
 # Where Erin lives, and what she saw: points no other record of the tests uses.
 HOME = (-0.12811, 51.50733)

@@ -26,8 +26,7 @@ from tests.conftest import AppFactory
 from tests.groups.factories import join, new_group
 from tests.incidents.factories import report
 from tests.privacy.factories import CITY, HOME, LABEL, NAME, SEEN, TOKEN, busy_resident
-from tests.push.factories import drain
-from tests.push.test_dispatcher import RecordingSender
+from tests.push.factories import RecordingSender, drain
 from tests.realtime.client import Closed, WsClient
 from tests.realtime.test_ws_limits import close_code, live_connection
 

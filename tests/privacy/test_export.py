@@ -53,6 +53,8 @@ async def test_the_export_holds_every_kind_of_record_and_nobody_elses(
     pushed = {p["subject_id"] for p in body["deliveries"]["push"]}
     assert busy.officer_alert["id"] in pushed
     assert body["deliveries"]["realtime"], "her realtime events"
+    receipts = {r["alert_id"]: r for r in body["deliveries"]["alerts"]}
+    assert receipts[busy.officer_alert["id"]]["place_ids"] == [busy.place["id"]]
     assert len(body["sessions"]) == 1
     assert set(body["sessions"][0]) == {
         "id",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 
 import httpx
 from sqlalchemy import func, select
@@ -12,7 +13,25 @@ from sqlmodel import col
 
 from app.push.dispatcher import Dispatcher
 from app.push.models import Delivery, OutboxEvent
+from app.push.senders import Outcome, PushMessage, SendResult, Sent
 from tests.auth.factories import Account
+
+
+class RecordingSender:
+    """Stands in for FCM at the port: records what it was given, answers as told."""
+
+    def __init__(self, answer: dict[str, SendResult] | None = None, delay: float = 0) -> None:
+        self.sent: list[PushMessage] = []
+        self.answer = answer or {}
+        self.delay = delay
+
+    async def send(self, messages: list[PushMessage]) -> AsyncIterator[list[Sent]]:
+        await asyncio.sleep(self.delay)
+        self.sent += messages
+        yield [(m, self.answer.get(m.token, SendResult(Outcome.sent))) for m in messages]
+
+    async def close(self) -> None:
+        return None
 
 
 async def device(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -15,30 +14,13 @@ from sqlmodel import col
 from app.devices.models import Device
 from app.push.dispatcher import Dispatcher
 from app.push.models import Delivery, OutboxEvent
-from app.push.senders import Outcome, PushMessage, SendResult, Sent
+from app.push.senders import Outcome, SendResult
 from app.realtime.models import LoggedEvent
 from tests.alerts.factories import LONDON, SURREY, issue, new_agency, watch
 from tests.auth.factories import new_account
 from tests.groups.factories import join, new_group, set_member
 from tests.incidents.factories import report
-from tests.push.factories import device, drain
-
-
-class RecordingSender:
-    """Stands in for FCM at the port: records what it was given, answers as told."""
-
-    def __init__(self, answer: dict[str, SendResult] | None = None, delay: float = 0) -> None:
-        self.sent: list[PushMessage] = []
-        self.answer = answer or {}
-        self.delay = delay
-
-    async def send(self, messages: list[PushMessage]) -> AsyncIterator[list[Sent]]:
-        await asyncio.sleep(self.delay)
-        self.sent += messages
-        yield [(m, self.answer.get(m.token, SendResult(Outcome.sent))) for m in messages]
-
-    async def close(self) -> None:
-        return None
+from tests.push.factories import RecordingSender, device, drain
 
 
 async def test_alert_fan_out_respects_devices_and_preferences(

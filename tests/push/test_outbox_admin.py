@@ -12,8 +12,7 @@ from app.push.dispatcher import Dispatcher
 from app.push.models import OutboxEvent
 from tests.auth.factories import new_account, new_admin
 from tests.groups.factories import new_group
-from tests.push.factories import drain
-from tests.push.test_dispatcher import RecordingSender
+from tests.push.factories import RecordingSender, drain
 
 
 async def test_a_dead_event_is_listed_with_its_error_and_can_be_retried(

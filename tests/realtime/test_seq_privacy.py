@@ -27,8 +27,7 @@ from tests.alerts.factories import circle, issue, new_agency, watch
 from tests.auth.factories import Account, new_account
 from tests.groups.factories import join, new_group, verify
 from tests.incidents.factories import SPOT, report
-from tests.push.factories import drain
-from tests.push.test_dispatcher import RecordingSender
+from tests.push.factories import RecordingSender, drain
 from tests.realtime.client import WsClient
 
 # The victim's home, well inside the attacker's 1.75 km group around (-0.1276, 51.5072).
