@@ -40,13 +40,21 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def server(command: list[str], env: dict[str, str], port: int) -> AsyncIterator[str]:
+async def server(
+    command: list[str],
+    env: dict[str, str],
+    port: int,
+    started: list[asyncio.subprocess.Process] | None = None,
+) -> AsyncIterator[str]:
+    """The server's base URL once it answers; its process is added to `started`."""
     process = await asyncio.create_subprocess_exec(
         *command,
         env={**os.environ, **env},
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
+    if started is not None:
+        started.append(process)
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient() as client:
