@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Table, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col
 
@@ -54,6 +54,13 @@ log = logging.getLogger("app.push")
 # Recipients per expansion slice: the first small, so the first push leaves soon.
 FIRST_SLICE, SLICE = 200, 5_000
 PRUNE_EVERY_S = 600.0
+# The hot statements are Core, on the tables: the ORM's bulk insert and its UPDATE with
+# session synchronisation cost milliseconds a statement, and loading rows through it a
+# few microseconds each, which at thousands of pushes a second is most of the work.
+_DELIVERIES = Delivery.__table__
+_DEVICES = Device.__table__
+_OUTBOX = OutboxEvent.__table__
+_RECEIPTS = AlertReceipt.__table__
 # Events claimed and their audiences read together (most have nobody to tell: a report
 # outside every group).
 EXPAND_BATCH = 200
@@ -170,15 +177,15 @@ class Dispatcher:
             yield
 
     # -- claiming ----------------------------------------------------------------------
-    async def _claim(self, table: Any, due_column: Any, limit: int) -> list[uuid.UUID]:
+    async def _claim(self, table: Table, due_column: Any, limit: int) -> list[uuid.UUID]:
         now = utcnow()
         async with self._writing() as session:
             stmt = (
-                select(table.id)
+                select(table.c.id)
                 .where(
-                    table.state == "pending",
+                    table.c.state == "pending",
                     due_column <= now,
-                    or_(table.lease_until.is_(None), table.lease_until < now),
+                    or_(table.c.lease_until.is_(None), table.c.lease_until < now),
                 )
                 .order_by(due_column)
                 .limit(limit)
@@ -188,10 +195,7 @@ class Dispatcher:
             ids = list((await session.execute(stmt)).scalars())
             if ids:
                 await session.execute(
-                    update(table)
-                    .where(table.id.in_(ids))
-                    .values(lease_until=now + self.lease)
-                    .execution_options(synchronize_session=False)
+                    update(table).where(table.c.id.in_(ids)).values(lease_until=now + self.lease)
                 )
         return ids
 
@@ -201,7 +205,7 @@ class Dispatcher:
             self._pruned_at = time.monotonic()
             async with self._writing() as session:
                 await event_log.prune(session, utcnow() - self.retention)
-        events = await self._claim(OutboxEvent, col(OutboxEvent.available_at), EXPAND_BATCH)
+        events = await self._claim(_OUTBOX, _OUTBOX.c.available_at, EXPAND_BATCH)
         if not events:
             return 0
         # The audiences of the whole batch in one read, and the events nobody is to hear
@@ -340,14 +344,14 @@ class Dispatcher:
                     # executemany: SQLAlchemy batches it into multi-row INSERTs from one cached
                     # statement, instead of compiling a new thousand-row VALUES each time.
                     await session.execute(
-                        insert_for(session, Delivery).on_conflict_do_nothing(
+                        insert_for(session, _DELIVERIES).on_conflict_do_nothing(
                             index_elements=["delivery_key"]
                         ),
                         rows,
                     )
                 await session.execute(  # still ours while we work through a large audience
-                    update(OutboxEvent)
-                    .where(col(OutboxEvent.id) == event_id)
+                    update(_OUTBOX)
+                    .where(_OUTBOX.c.id == event_id)
                     .values(lease_until=now + self.lease, **rendered)
                 )
         if seqs:
@@ -375,7 +379,7 @@ class Dispatcher:
     async def _send_pass(self) -> int:
         if time.monotonic() < self._paused_until:
             return 0
-        deliveries = await self._claim(Delivery, col(Delivery.next_attempt_at), self.batch)
+        deliveries = await self._claim(_DELIVERIES, _DELIVERIES.c.next_attempt_at, self.batch)
         if deliveries:
             await self._send(deliveries)
         return len(deliveries)
@@ -385,27 +389,28 @@ class Dispatcher:
             rows = (
                 await session.execute(
                     select(
-                        col(Delivery.id),
-                        col(Delivery.attempts),
-                        col(Delivery.silent),
-                        col(Delivery.event_id),
-                        col(Delivery.seq),
-                        col(Device.id),
-                        col(Device.fcm_token),
-                        col(Device.platform),
-                        col(Device.active),
-                        col(AlertReceipt.place_ids),
+                        _DELIVERIES.c.id,
+                        _DELIVERIES.c.attempts,
+                        _DELIVERIES.c.silent,
+                        _DELIVERIES.c.event_id,
+                        _DELIVERIES.c.seq,
+                        _DEVICES.c.id,
+                        _DEVICES.c.fcm_token,
+                        _DEVICES.c.platform,
+                        _DEVICES.c.active,
+                        _RECEIPTS.c.place_ids,
                     )
-                    .join(Device, col(Device.id) == Delivery.device_id)
+                    .select_from(_DELIVERIES)
+                    .join(_DEVICES, _DEVICES.c.id == _DELIVERIES.c.device_id)
                     # The matched places ride in the push, for the app to say why offline.
                     .outerjoin(
-                        AlertReceipt,
+                        _RECEIPTS,
                         and_(
-                            col(AlertReceipt.event_id) == Delivery.event_id,
-                            col(AlertReceipt.user_id) == Delivery.user_id,
+                            _RECEIPTS.c.event_id == _DELIVERIES.c.event_id,
+                            _RECEIPTS.c.user_id == _DELIVERIES.c.user_id,
                         ),
                     )
-                    .where(col(Delivery.id).in_(ids))
+                    .where(_DELIVERIES.c.id.in_(ids))
                 )
             ).all()
             event_ids = {row[3] for row in rows}
@@ -413,9 +418,7 @@ class Dispatcher:
                 event_id: message
                 for event_id, message in (
                     await session.execute(
-                        select(col(OutboxEvent.id), col(OutboxEvent.message)).where(
-                            col(OutboxEvent.id).in_(event_ids)
-                        )
+                        select(_OUTBOX.c.id, _OUTBOX.c.message).where(_OUTBOX.c.id.in_(event_ids))
                     )
                 ).all()
             }
@@ -453,8 +456,8 @@ class Dispatcher:
                 for done, why in ((gone, "device inactive"), (expired, "expired before sending")):
                     if done:
                         await session.execute(
-                            update(Delivery)
-                            .where(col(Delivery.id).in_(done))
+                            update(_DELIVERIES)
+                            .where(_DELIVERIES.c.id.in_(done))
                             .values(state="failed", last_error=why, lease_until=None)
                         )
         if not outgoing:
@@ -478,9 +481,10 @@ class Dispatcher:
             if in_flight:
                 async with self._writing() as session:
                     await session.execute(
-                        update(Delivery)
+                        update(_DELIVERIES)
                         .where(
-                            col(Delivery.id).in_(list(in_flight)), col(Delivery.state) == "pending"
+                            _DELIVERIES.c.id.in_(list(in_flight)),
+                            _DELIVERIES.c.state == "pending",
                         )
                         .values(lease_until=utcnow() + self.lease)
                     )
@@ -512,8 +516,8 @@ class Dispatcher:
                         else _backoff(attempts)
                     )
                     await session.execute(
-                        update(Delivery)
-                        .where(col(Delivery.id) == claimed.delivery_id)
+                        update(_DELIVERIES)
+                        .where(_DELIVERIES.c.id == claimed.delivery_id)
                         .values(
                             attempts=attempts,
                             lease_until=None,
@@ -527,20 +531,20 @@ class Dispatcher:
                 finished.setdefault(key, []).append(claimed.delivery_id)
             for (state, error, spent), done in finished.items():
                 await session.execute(
-                    update(Delivery)
-                    .where(col(Delivery.id).in_(done))
+                    update(_DELIVERIES)
+                    .where(_DELIVERIES.c.id.in_(done))
                     .values(
                         state=state,
                         last_error=error,
-                        attempts=col(Delivery.attempts) + spent,
+                        attempts=_DELIVERIES.c.attempts + spent,
                         lease_until=None,
                         sent_at=now if state == "sent" else None,
                     )
                 )
             if dead_devices:
                 await session.execute(
-                    update(Device)
-                    .where(col(Device.id).in_(dead_devices))
+                    update(_DEVICES)
+                    .where(_DEVICES.c.id.in_(dead_devices))
                     .values(active=False, deactivated_at=now)
                 )
 
@@ -579,7 +583,7 @@ async def _write_receipts(
             }
         )
     await session.execute(
-        insert_for(session, AlertReceipt).on_conflict_do_nothing(
+        insert_for(session, _RECEIPTS).on_conflict_do_nothing(
             index_elements=["event_id", "user_id"]
         ),
         rows,
@@ -588,10 +592,9 @@ async def _write_receipts(
 
 def _done(event_ids: list[uuid.UUID], rendered: dict[str, Any]) -> Any:
     return (
-        update(OutboxEvent)
-        .where(col(OutboxEvent.id).in_(event_ids))
+        update(_OUTBOX)
+        .where(_OUTBOX.c.id.in_(event_ids))
         .values(state="done", lease_until=None, **rendered)
-        .execution_options(synchronize_session=False)
     )
 
 

@@ -83,7 +83,8 @@ async def append(
         fresh = {u: newest.get(u, 0) + 1 for u in chunk if u not in numbers}
         if fresh:
             await session.execute(
-                insert_for(session, LoggedEvent),
+                # Core, not the ORM's bulk insert: thousands of rows per alert.
+                insert_for(session, LoggedEvent.__table__),
                 [
                     {
                         "event_id": event_id,
