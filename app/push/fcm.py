@@ -1,4 +1,7 @@
-"""The firebase adapter of the PushSender port: firebase-admin's messaging, async.
+"""The firebase-admin adapter of the PushSender port (NW_PUSH_SENDER=firebase-admin).
+
+The reference for our own sender (app.push.fcm_http), which sends what this sends at a
+fraction of the CPU; kept to compare against, and to fall back on.
 
 Read against firebase-admin 7.x: the service-level `send_each_async` defaults to
 `dry_run=True`, so we call the module-level one with `dry_run=False` spelt out; its

@@ -125,13 +125,21 @@ class LogSender:
 
 
 def sender_for(settings: Settings) -> PushSender:
-    """Firebase when a service account is configured, else the log sender."""
-    if settings.firebase_credentials is None:
+    """The sender NW_PUSH_SENDER names (its default: ours with a service account, else
+    the log sender)."""
+    chosen = settings.push_sender_chosen
+    credentials = settings.firebase_credentials
+    if chosen == "log" or credentials is None:  # the settings refuse FCM without a file
         return LogSender()
-    from app.push.fcm import FirebaseSender  # firebase-admin is only loaded when used
+    # Each FCM client is loaded only when used.
+    if chosen == "firebase-admin":
+        from app.push.fcm import FirebaseSender
 
-    return FirebaseSender(
-        settings.firebase_credentials,
-        settings.fcm_endpoint,
-        concurrency=settings.push_concurrency,
+        return FirebaseSender(
+            credentials, settings.fcm_endpoint, concurrency=settings.push_concurrency
+        )
+    from app.push.fcm_http import FcmHttpSender
+
+    return FcmHttpSender.from_service_account(
+        credentials, settings.fcm_endpoint, concurrency=settings.push_concurrency
     )
