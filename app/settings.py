@@ -123,18 +123,22 @@ class Settings(BaseSettings):
     # (SQLite has a single claimer), no in the scaled one (run `nwatch worker`).
     dispatcher_in_process: bool | None = None
 
-    # Push. With a service-account file, pushes go through Firebase Cloud Messaging
-    # (firebase-admin); without one, the log sender records them as sent. The endpoint
-    # is FCM's unless a test or a proxy needs another.
+    # Push. With a service-account file, pushes go through Firebase Cloud Messaging;
+    # without one, the log sender records them as sent. The endpoint is FCM's unless a
+    # test or a proxy needs another.
     firebase_credentials: Path | None = None
     fcm_endpoint: str = "https://fcm.googleapis.com"
+    # Which push sender: `fcm` (our FCM HTTP v1 client, app.push.fcm_http),
+    # `firebase-admin` (the SDK's, app.push.fcm: the reference, at over ten times the
+    # CPU a push) or `log`. Unset: `fcm` with NW_FIREBASE_CREDENTIALS, else `log`.
+    push_sender: Literal["fcm", "firebase-admin", "log"] | None = None
     # The Firebase project whose Auth ID tokens `POST /v1/auth/firebase` accepts;
     # defaults to the service account's project.
     firebase_project_id: str | None = None
     push_concurrency: int = Field(default=100, ge=1, le=1000)
     push_batch: int = Field(default=500, ge=1, le=500)
     push_lease_s: float = Field(default=60.0, gt=0)
-    # Counted in HTTP requests: the SDK itself tries a 500/503 five times.
+    # Counted in HTTP requests: firebase-admin itself tries a 500/503 five times.
     push_max_attempts: int = Field(default=20, ge=1)
 
     # Realtime (WS /v1/ws): seconds to authenticate, between pings, and to send a
@@ -187,6 +191,21 @@ class Settings(BaseSettings):
                 "replayed answer would show a report's exact point after it was coarsened"
             )
         return self
+
+    @model_validator(mode="after")
+    def _sender_has_credentials(self) -> Settings:
+        if self.push_sender in ("fcm", "firebase-admin") and self.firebase_credentials is None:
+            raise ValueError(
+                f"NW_PUSH_SENDER={self.push_sender} needs NW_FIREBASE_CREDENTIALS (a "
+                "service-account file)"
+            )
+        return self
+
+    @property
+    def push_sender_chosen(self) -> Literal["fcm", "firebase-admin", "log"]:
+        if self.push_sender is not None:
+            return self.push_sender
+        return "log" if self.firebase_credentials is None else "fcm"
 
     @property
     def is_sqlite(self) -> bool:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -56,6 +59,51 @@ class PushSender(Protocol):
     async def close(self) -> None: ...
 
 
+async def in_groups(
+    messages: list[PushMessage],
+    send_one: Callable[[PushMessage], Awaitable[SendResult]],
+    flush_s: float,
+) -> AsyncIterator[list[Sent]]:
+    """Send each message in a task of its own (`send_one` bounds how many are in flight)
+    and yield the results as they arrive: what arrives within `flush_s` of a result goes
+    in its group, so that the caller records in few transactions and a crash repeats
+    only the sends still in flight. Leaving early cancels what is still going."""
+    done: asyncio.Queue[Sent] = asyncio.Queue()
+
+    async def one(m: PushMessage) -> None:
+        try:
+            result = await send_one(m)
+        except Exception as exc:  # a bug must not leave the batch waiting for this one
+            log.exception("push send failed unexpectedly")
+            result = SendResult(Outcome.retry, f"{exc.__class__.__name__}: {exc}"[:500])
+        done.put_nowait((m, result))
+
+    tasks = [asyncio.create_task(one(m)) for m in messages]
+    try:
+        left = len(tasks)
+        while left:
+            group = [await done.get()]
+            deadline = time.monotonic() + flush_s
+            while len(group) < left:
+                if not done.empty():  # no timer for what is already there
+                    group.append(done.get_nowait())
+                    continue
+                wait = deadline - time.monotonic()
+                if wait <= 0:
+                    break
+                try:
+                    group.append(await asyncio.wait_for(done.get(), wait))
+                except TimeoutError:
+                    break
+            left -= len(group)
+            yield group
+    finally:
+        for task in tasks:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
 class LogSender:
     """The embedded default: one log line per message, recorded as sent."""
 
@@ -77,13 +125,21 @@ class LogSender:
 
 
 def sender_for(settings: Settings) -> PushSender:
-    """Firebase when a service account is configured, else the log sender."""
-    if settings.firebase_credentials is None:
+    """The sender NW_PUSH_SENDER names (its default: ours with a service account, else
+    the log sender)."""
+    chosen = settings.push_sender_chosen
+    credentials = settings.firebase_credentials
+    if chosen == "log" or credentials is None:  # the settings refuse FCM without a file
         return LogSender()
-    from app.push.fcm import FirebaseSender  # firebase-admin is only loaded when used
+    # Each FCM client is loaded only when used.
+    if chosen == "firebase-admin":
+        from app.push.fcm import FirebaseSender
 
-    return FirebaseSender(
-        settings.firebase_credentials,
-        settings.fcm_endpoint,
-        concurrency=settings.push_concurrency,
+        return FirebaseSender(
+            credentials, settings.fcm_endpoint, concurrency=settings.push_concurrency
+        )
+    from app.push.fcm_http import FcmHttpSender
+
+    return FcmHttpSender.from_service_account(
+        credentials, settings.fcm_endpoint, concurrency=settings.push_concurrency
     )

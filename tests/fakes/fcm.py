@@ -1,13 +1,15 @@
 """A fake Firebase Cloud Messaging: FCM HTTP v1 and Google's OAuth2 token endpoint.
 
-A real HTTP server on loopback, so the real `firebase-admin` client runs end to end:
-`service_account()` writes a service-account file whose `token_uri` points here, the
-SDK signs a JWT assertion with its private key, this server verifies it with the public
-key and hands out an access token, and `messages:send` checks that bearer token and the
-message's shape before accepting it. It can be told to answer `UNREGISTERED` or an
-invalid-token `INVALID_ARGUMENT` for chosen tokens, a burst of 429s with `Retry-After`,
-503 at a given rate, to be slow, or to hold requests (for crash tests); it records what
-it accepted.
+A real HTTP server on loopback, so the real `firebase-admin` client (and our own,
+app.push.fcm_http) runs end to end: `service_account()` writes a service-account file
+whose `token_uri` points here, the client signs a JWT assertion with its private key,
+this server verifies it with the public key and hands out an access token, and
+`messages:send` checks that bearer token and the message's shape before accepting it.
+It can be told to answer `UNREGISTERED` or an invalid-token `INVALID_ARGUMENT` for
+chosen tokens, a burst of 429s with `Retry-After`, 503 at a given rate, to be slow, to
+hold requests (all after a count, for crash tests, or chosen tokens'), to cut
+connections mid-request, or to answer anything scripted for a token; it records what
+it accepted, the access tokens it issued and the headers of the last send.
 
 Run on its own (for benchmarks): `python -m tests.fakes.fcm --port 0 --credentials F`
 prints its base URL on the first line of stdout and serves until killed; `GET
@@ -69,6 +71,7 @@ _ANDROID_KEYS = {
     "direct_boot_ok",
 }
 _RESERVED_DATA = {"from", "notification", "message_type"}
+CUT = 0  # the status logged for a send whose connection was closed unanswered
 
 
 def shape_errors(message: Any) -> list[tuple[str, str]]:
@@ -164,6 +167,10 @@ class FakeFCM:
     unavailable_rate: float = 0.0  # this share of sends answers 503
     delay_s: float = 0.0
     hold_after: int | None = None  # once this many are accepted, hold further sends
+    hold_tokens: set[str] = field(default_factory=set)  # hold sends to these
+    drop_next: int = 0  # the next N sends: the connection is closed with no answer
+    # Any answer for chosen tokens: (HTTP status, body (JSON, or bytes as they are), headers)
+    scripted: dict[str, tuple[int, Any, dict[str, str]]] = field(default_factory=dict)
     seed: int = 0
     key: rsa.RSAPrivateKey | None = None
 
@@ -177,6 +184,8 @@ class FakeFCM:
         self.log: list[tuple[float, str, int]] = []
         self.validated = 0
         self.token_requests = 0
+        self.issued: list[str] = []  # access tokens, oldest first
+        self.last_headers: dict[str, str] = {}  # of the last send
         self.held = 0
         self._access_tokens: set[str] = set()
         self._rng = random.Random(self.seed)
@@ -225,6 +234,7 @@ class FakeFCM:
         """Stop holding: `drop` answers held sends 503 without accepting them (the
         client that sent them is gone); otherwise they go on as usual."""
         self.hold_after = None
+        self.hold_tokens = set()
         self._drop_held = drop
         if self._loop is not None and self._release is not None:
             self._loop.call_soon_threadsafe(self._release.set)
@@ -279,6 +289,7 @@ class FakeFCM:
             return JSONResponse({"error": "invalid_scope"}, 400)
         token = "fake-" + secrets.token_urlsafe(24)
         self._access_tokens.add(token)
+        self.issued.append(token)
         return JSONResponse({"access_token": token, "expires_in": 3600, "token_type": "Bearer"})
 
     async def _send(self, request: Request) -> Response:
@@ -303,6 +314,7 @@ class FakeFCM:
         self, request: Request, body: Any, message: dict[str, Any] | None, token: str
     ) -> Response:
         self._loop = asyncio.get_running_loop()
+        self.last_headers = dict(request.headers)
         auth = request.headers.get("authorization", "")
         if not auth.startswith("Bearer ") or auth[7:] not in self._access_tokens:
             return _error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
@@ -322,13 +334,19 @@ class FakeFCM:
         assert isinstance(message, dict)  # shape_errors() refused anything else
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
-        if self.hold_after is not None and len(self.accepted) >= self.hold_after:
+        if token in self.hold_tokens or (
+            self.hold_after is not None and len(self.accepted) >= self.hold_after
+        ):
             if self._release is None or self._release.is_set():
                 self._release = asyncio.Event()
             self.held += 1
             await self._release.wait()
             if self._drop_held:
                 return _error(503, "UNAVAILABLE", "The service is currently unavailable.")
+        if self.drop_next > 0:
+            self.drop_next -= 1
+            await self._cut(request)
+            return Response(status_code=CUT)
         if self.quota_burst > 0:
             self.quota_burst -= 1
             return _error(
@@ -342,6 +360,11 @@ class FakeFCM:
             return _error(
                 503, "UNAVAILABLE", "The service is currently unavailable.", "UNAVAILABLE"
             )
+        if token in self.scripted:
+            status, answer, headers = self.scripted[token]
+            if isinstance(answer, bytes):
+                return Response(answer, status, headers=headers)
+            return JSONResponse(answer, status, headers=headers)
         if token in self.third_party_auth_for:
             return _error(
                 401,
@@ -374,6 +397,19 @@ class FakeFCM:
             self.accepted.append(message)
             self.accepted_at.append(time.time())
         return JSONResponse({"name": name})
+
+    async def _cut(self, request: Request) -> None:
+        """Close this request's connection unanswered, as a network cut would."""
+        assert self._server is not None
+        assert request.client is not None
+        peer = (request.client.host, request.client.port)
+        connections = self._server.server_state.connections
+        cut = [c for c in connections if getattr(c, "client", None) == peer]
+        if not cut:
+            raise RuntimeError(f"the fake FCM cannot find the connection from {peer}")
+        for connection in cut:
+            connection.transport.abort()
+        await asyncio.sleep(0)  # uvicorn learns it is gone, and writes no answer
 
     async def _stats(self, _request: Request) -> Response:
         return JSONResponse(

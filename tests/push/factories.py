@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 from sqlalchemy import func, select
@@ -68,3 +68,12 @@ async def deliver_all(dispatcher: Dispatcher, patience_s: float = 120.0) -> None
         assert time.monotonic() < give_up, "deliveries still pending"
         if not await dispatcher.run_once():
             await asyncio.sleep(0.1)
+
+
+async def wait_for(
+    condition: Callable[[], Awaitable[bool]], what: str, patience_s: float = 120.0
+) -> None:
+    give_up = time.monotonic() + patience_s  # a guard against hanging, not a measurement
+    while not await condition():
+        assert time.monotonic() < give_up, f"still waiting for {what}"
+        await asyncio.sleep(0.05)

@@ -1,4 +1,5 @@
-"""Push through the real firebase-admin client into the fake FCM (tests/fakes/fcm.py)."""
+"""Push into the fake FCM (tests/fakes/fcm.py) through each FCM sender: ours
+(app.push.fcm_http) and the real firebase-admin client (app.push.fcm)."""
 
 from __future__ import annotations
 
@@ -12,17 +13,19 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, text
+from sqlmodel import col
 
 from app.alerts.service import disclosed
 from app.devices.models import Device
 from app.push.dispatcher import Dispatcher
-from app.push.fcm import FirebaseSender
 from app.push.models import Delivery
-from tests.alerts.factories import LONDON, SURREY, issue, new_agency, watch
+from app.push.senders import PushSender
+from tests.alerts.factories import LONDON, SURREY, circle, issue, new_agency, watch
 from tests.auth.factories import Account, new_account
 from tests.conftest import AppFactory
-from tests.fakes.fcm import FakeFCM
-from tests.push.factories import deliver_all, device, pending
+from tests.fakes.fcm import CUT, FakeFCM
+from tests.push.conftest import make_sender
+from tests.push.factories import deliver_all, device, drain, pending, wait_for
 
 
 async def quiet_now(client: httpx.AsyncClient, who: Account) -> None:
@@ -59,7 +62,7 @@ async def residents(
 
 
 async def test_each_active_device_gets_one_push_shaped_for_the_phone(
-    app: FastAPI, client: httpx.AsyncClient, fake_fcm: FakeFCM, fcm_sender: FirebaseSender
+    app: FastAPI, client: httpx.AsyncClient, fake_fcm: FakeFCM, fcm_sender: PushSender
 ) -> None:
     officer = await new_agency(app, client)
     loud = await residents(client, 6, 3, "loud")
@@ -76,7 +79,7 @@ async def test_each_active_device_gets_one_push_shaped_for_the_phone(
     await deliver_all(Dispatcher(app.state.sessionmaker, fcm_sender))
 
     assert fake_fcm.validated == 0  # no dry run: these reached "phones"
-    assert fake_fcm.token_requests >= 1  # the SDK signed in at our token endpoint
+    assert fake_fcm.token_requests >= 1  # the sender signed in at our token endpoint
     expected = (set(loud) - {retired}) | set(quiet)
     assert fake_fcm.tokens() == Counter(dict.fromkeys(expected, 1))
     sent = fake_fcm.by_token()
@@ -110,7 +113,7 @@ async def test_each_active_device_gets_one_push_shaped_for_the_phone(
 
 
 async def test_503s_and_a_429_burst_still_deliver_everything_once(
-    app: FastAPI, client: httpx.AsyncClient, fake_fcm: FakeFCM, fcm_sender: FirebaseSender
+    app: FastAPI, client: httpx.AsyncClient, fake_fcm: FakeFCM, fcm_sender: PushSender
 ) -> None:
     officer = await new_agency(app, client)
     tokens = await residents(client, 20, 2, "flaky")
@@ -131,7 +134,7 @@ async def test_503s_and_a_429_burst_still_deliver_everything_once(
     async with app.state.sessionmaker() as session:
         deliveries = (await session.execute(select(Delivery))).scalars().all()
     assert {d.state for d in deliveries} == {"sent"}
-    # The SDK's own retries count as attempts: a 503 that finally failed costs five.
+    # Every request counts as an attempt (firebase-admin's own retries of a 503 too).
     assert sum(d.attempts for d in deliveries) >= len(deliveries)
 
 
@@ -139,7 +142,7 @@ async def test_dead_tokens_are_deactivated_and_payload_errors_keep_the_device(
     app: FastAPI,
     client: httpx.AsyncClient,
     fake_fcm: FakeFCM,
-    fcm_sender: FirebaseSender,
+    fcm_sender: PushSender,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     officer = await new_agency(app, client)
@@ -176,7 +179,7 @@ async def test_third_party_auth_errors_are_retried_and_told_to_the_operator(
     app: FastAPI,
     client: httpx.AsyncClient,
     fake_fcm: FakeFCM,
-    fcm_sender: FirebaseSender,
+    fcm_sender: PushSender,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     officer = await new_agency(app, client)
@@ -201,13 +204,14 @@ async def test_third_party_auth_errors_are_retried_and_told_to_the_operator(
 
 
 async def test_the_configured_app_pushes_through_fcm(
-    app_factory: AppFactory, fake_fcm: FakeFCM, service_account: Path
+    app_factory: AppFactory, fake_fcm: FakeFCM, service_account: Path, sender_name: str
 ) -> None:
-    """NW_FIREBASE_CREDENTIALS and NW_FCM_ENDPOINT select the firebase adapter, and the
-    in-process dispatcher pushes without anyone driving it."""
+    """NW_FIREBASE_CREDENTIALS, NW_FCM_ENDPOINT and NW_PUSH_SENDER select the FCM
+    sender, and the in-process dispatcher pushes without anyone driving it."""
     async with app_factory(
         firebase_credentials=service_account,
         fcm_endpoint=fake_fcm.url,
+        push_sender=sender_name,
         dispatcher_in_process=True,
     ) as (app, client):
         officer = await new_agency(app, client)
@@ -217,3 +221,89 @@ async def test_the_configured_app_pushes_through_fcm(
         while len(fake_fcm.accepted) < len(tokens) and datetime.now(UTC) < give_up:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
     assert fake_fcm.tokens() == Counter(dict.fromkeys(tokens, 1))
+    # The sender named is the one that pushed.
+    client_library = "aiohttp" if sender_name == "fcm" else "httpx"
+    assert client_library in fake_fcm.last_headers["user-agent"]
+
+
+async def test_connections_cut_mid_request_are_retried_and_delivered_once(
+    app: FastAPI, client: httpx.AsyncClient, fake_fcm: FakeFCM, fcm_sender: PushSender
+) -> None:
+    officer = await new_agency(app, client)
+    tokens = await residents(client, 10, 2, "cut")
+    fake_fcm.drop_next = 5  # FCM got these requests, and never answered them
+    await issue(client, officer)
+    await deliver_all(Dispatcher(app.state.sessionmaker, fcm_sender))
+
+    assert fake_fcm.answers[CUT] == 5
+    assert fake_fcm.tokens() == Counter(dict.fromkeys(tokens, 1))
+    async with app.state.sessionmaker() as session:
+        deliveries = (await session.scalars(select(Delivery))).all()
+    assert {d.state for d in deliveries} == {"sent"}
+    # A cut was counted as an attempt, and its delivery tried again.
+    assert Counter(d.attempts for d in deliveries) == {1: len(tokens) - 5, 2: 5}
+
+
+NEARBY = (-0.05, 51.5072)  # 5 km east of LONDON: another alert's area
+
+
+async def test_a_hanging_alert_does_not_hold_back_the_next(
+    app: FastAPI, client: httpx.AsyncClient, fake_fcm: FakeFCM, fcm_sender: PushSender
+) -> None:
+    """FCM hangs on one alert's five requests: they hold five of the sender's twenty
+    slots, and another alert's pushes go out through the rest meanwhile."""
+    officer = await new_agency(app, client)
+    first = await residents(client, 5, 1, "first")
+    second = await residents(client, 10, 1, "second", where=NEARBY)
+    fake_fcm.hold_tokens = set(first)
+    dispatcher = Dispatcher(app.state.sessionmaker, fcm_sender)
+    await issue(client, officer)
+    hanging = asyncio.create_task(dispatcher.run_once())
+
+    async def first_hangs() -> bool:
+        return fake_fcm.held == len(first)
+
+    await wait_for(first_hangs, "the first alert's sends to hang")
+    await issue(client, officer, title="Second alert", area=circle(NEARBY, 1_000))
+    await drain(dispatcher)  # the first alert's deliveries are claimed by `hanging`
+    assert fake_fcm.tokens() == Counter(dict.fromkeys(second, 1))
+    assert not hanging.done()
+
+    fake_fcm.release_held(drop=False)
+    await hanging
+    assert fake_fcm.tokens() == Counter(dict.fromkeys([*first, *second], 1))
+
+
+async def test_sends_hanging_past_the_timeout_are_retried(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    fake_fcm: FakeFCM,
+    service_account: Path,
+    sender_name: str,
+) -> None:
+    """Even when hanging requests fill every slot, the per-request timeout gives them up
+    (for a later retry) and frees the slots for the other pushes."""
+    officer = await new_agency(app, client)
+    stuck = await residents(client, 2, 1, "stuck")
+    others = await residents(client, 6, 1, "others")
+    fake_fcm.hold_tokens = set(stuck)
+    sender = make_sender(sender_name, service_account, fake_fcm.url, concurrency=2, timeout_s=0.5)
+    try:
+        dispatcher = Dispatcher(app.state.sessionmaker, sender)
+        await issue(client, officer)
+        await drain(dispatcher)
+        assert fake_fcm.tokens() == Counter(dict.fromkeys(others, 1))
+        async with app.state.sessionmaker() as session:
+            waiting = (
+                await session.scalars(select(Delivery).where(col(Delivery.state) == "pending"))
+            ).all()
+        assert len(waiting) == len(stuck)  # given up on for now, not lost
+        assert all(d.attempts >= 1 for d in waiting)
+
+        fake_fcm.release_held(drop=True)  # the hung requests' clients are long gone
+        async with app.state.sessionmaker() as session, session.begin():
+            await session.execute(text("UPDATE deliveries SET next_attempt_at = created_at"))
+        await deliver_all(dispatcher)
+    finally:
+        await sender.close()
+    assert fake_fcm.tokens() == Counter(dict.fromkeys([*stuck, *others], 1))

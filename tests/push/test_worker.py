@@ -1,14 +1,13 @@
-"""`nwatch worker` processes against PostgreSQL: a SIGKILL half-way through a fan-out
-loses nothing and repeats nothing that was recorded; two workers share the work."""
+"""`nwatch worker` processes against PostgreSQL, with each FCM sender: a SIGKILL
+half-way through a fan-out loses nothing and repeats nothing that was recorded; two
+workers share the work."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -24,13 +23,13 @@ from app.push.models import Delivery
 from tests.alerts.factories import LONDON, issue, new_agency, watch
 from tests.auth.factories import new_account
 from tests.fakes.fcm import FakeFCM
-from tests.push.factories import pending
+from tests.push.factories import pending, wait_for
 
 pytestmark = pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 
 
 def start_worker(
-    database_url: str, service_account: Path, fake: FakeFCM
+    database_url: str, service_account: Path, fake: FakeFCM, sender: str
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -38,6 +37,7 @@ def start_worker(
         "NW_JWT_SECRET": "worker-test-secret-" + "w" * 32,
         "NW_FIREBASE_CREDENTIALS": str(service_account),
         "NW_FCM_ENDPOINT": fake.url,
+        "NW_PUSH_SENDER": sender,
         "NW_PUSH_LEASE_S": "3",
         "NW_LOG_LEVEL": "WARNING",
     }
@@ -73,25 +73,19 @@ async def sent_count(app: FastAPI) -> int:
     return count or 0
 
 
-async def wait_for(condition: object, what: str, patience_s: float = 120.0) -> None:
-    give_up = time.monotonic() + patience_s  # a guard against hanging, not a measurement
-    while not await condition():  # type: ignore[operator]
-        assert time.monotonic() < give_up, f"still waiting for {what}"
-        await asyncio.sleep(0.05)
-
-
 async def test_a_worker_killed_half_way_loses_nothing_and_repeats_nothing(
     app: FastAPI,
     client: httpx.AsyncClient,
     database_url: str,
     fake_fcm: FakeFCM,
     service_account: Path,
+    sender_name: str,
 ) -> None:
     officer = await new_agency(app, client)
     tokens = await residents_with_devices(app, client, 50, 100)  # 5,000 phones
     fake_fcm.hold_after = 2_300  # FCM stops answering there, as a network cut would
     await issue(client, officer)
-    first = start_worker(database_url, service_account, fake_fcm)
+    first = start_worker(database_url, service_account, fake_fcm, sender_name)
     try:
 
         async def stalled_and_recorded() -> bool:
@@ -108,7 +102,7 @@ async def test_a_worker_killed_half_way_loses_nothing_and_repeats_nothing(
     accepted_before = len(fake_fcm.accepted)
     assert 2_300 <= accepted_before < 5_000
 
-    second = start_worker(database_url, service_account, fake_fcm)
+    second = start_worker(database_url, service_account, fake_fcm, sender_name)
     try:
 
         async def all_sent() -> bool:
@@ -129,11 +123,12 @@ async def test_two_workers_at_once_push_each_device_once(
     database_url: str,
     fake_fcm: FakeFCM,
     service_account: Path,
+    sender_name: str,
 ) -> None:
     officer = await new_agency(app, client)
     tokens = await residents_with_devices(app, client, 20, 100)
     fake_fcm.delay_s = 0.002  # long enough for the two to overlap
-    workers = [start_worker(database_url, service_account, fake_fcm) for _ in range(2)]
+    workers = [start_worker(database_url, service_account, fake_fcm, sender_name) for _ in range(2)]
     try:
         await issue(client, officer)
         await issue(client, officer, title="A second alert, the same phones")
