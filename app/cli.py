@@ -8,6 +8,7 @@ import getpass
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from app.settings import Settings
@@ -62,6 +63,7 @@ def cmd_worker(_args: argparse.Namespace) -> int:
 
     from app.db import create_sessionmaker, long_running_engine
     from app.logs import configure_logging
+    from app.main import collector_tuned_for_serving
     from app.push.dispatcher import run_dispatcher
 
     settings = Settings()
@@ -76,8 +78,19 @@ def cmd_worker(_args: argparse.Namespace) -> int:
         async with long_running_engine(settings) as engine:
             await run_dispatcher(settings, create_sessionmaker(engine), stop)
 
-    asyncio.run(run())
+    # On uvloop, as `serve` is (uvicorn picks it): the plain asyncio loop's task and
+    # transport bookkeeping took a fifth of a worker's CPU at thousands of pushes a second.
+    with collector_tuned_for_serving(), asyncio.Runner(loop_factory=_fast_loop_factory()) as runner:
+        runner.run(run())
     return 0
+
+
+def _fast_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:  # uvicorn[standard] brings it, except where it does not build
+        return None
+    return uvloop.new_event_loop
 
 
 def cmd_migrate(_args: argparse.Namespace) -> int:

@@ -77,6 +77,13 @@ async def standin_fcm(directory: Path) -> AsyncIterator[tuple[str, Path]]:
         await process.wait()
 
 
+def machine_busy_seconds() -> float:
+    """CPU time every core of the machine has spent busy so far (Linux /proc/stat)."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU time the processes have used so far (Linux /proc)."""
     ticks = os.sysconf("SC_CLK_TCK")
@@ -191,6 +198,8 @@ class Run:
     last_s: float  # ... to the last
     rate: float  # pushes/s over that
     cpu_us: float  # CPU of the dispatching processes per push
+    machine_us: float  # CPU of the whole machine per push (database, stand-in and all)
+    cores_busy: float  # the machine's busy cores, on average, from the POST to the last push
     arrived: int
     distinct: int
 
@@ -238,11 +247,13 @@ async def through_the_dispatcher(
                 pids = [p.pid for p in (dispatching or served)]
                 post_alert = await alert_poster(api, officer)
                 await asyncio.sleep(1)  # the workers up and listening
-                cpu_before = cpu_seconds(pids)
+                cpu_before, busy_before = cpu_seconds(pids), machine_busy_seconds()
                 posted_at = time.time()
                 await post_alert()
                 done = await wait_for_accepted(fake_url, before["accepted"] + total)
                 cpu = cpu_seconds(pids) - cpu_before
+                busy = machine_busy_seconds() - busy_before
+                busy_span = time.time() - posted_at
         finally:
             for process in dispatching:
                 process.terminate()
@@ -253,7 +264,17 @@ async def through_the_dispatcher(
     first_s = done["first_accepted_at"] - posted_at  # a fresh stand-in for each run
     last_s = done["last_accepted_at"] - posted_at
     distinct = done["distinct_tokens"] - before["distinct_tokens"]
-    return Run(first_s, last_s, arrived / last_s, cpu / max(arrived, 1) * 1e6, arrived, distinct)
+    per_push = 1e6 / max(arrived, 1)
+    return Run(
+        first_s,
+        last_s,
+        arrived / last_s,
+        cpu * per_push,
+        busy * per_push,
+        busy / busy_span,
+        arrived,
+        distinct,
+    )
 
 
 async def direct(credentials_file: Path, fake_url: str, total: int) -> float:
@@ -295,7 +316,8 @@ def report(backend: str, label: str, run: Run, total: int) -> None:
         f"[{backend}] {label}: {total:,} devices, {run.distinct:,} distinct received; first "
         f"push {run.first_s:.2f} s after the POST (goal < 1 s), last {run.last_s:.1f} s after "
         f"(goal < 25 s); {run.rate:,.0f} pushes/s (goal >= 4,000); {run.cpu_us:,.0f} us CPU "
-        "a push in the dispatching processes",
+        f"a push in the dispatching processes, {run.machine_us:,.0f} us in the whole machine "
+        f"({run.cores_busy:.2f} of {os.cpu_count()} cores busy)",
         flush=True,
     )
 
