@@ -141,6 +141,13 @@ class Settings(BaseSettings):
     # Counted in HTTP requests: firebase-admin itself tries a 500/503 five times.
     push_max_attempts: int = Field(default=20, ge=1)
 
+    # Outbound calls to URLs others chose (webhooks, CAP sources; app.outbound): https
+    # only and never to loopback, private, link-local or metadata addresses, except the
+    # `host:port` pairs listed here (comma-separated; for tests and receivers on the
+    # operator's own network). `webhook_allow_http` lets plain http through for all.
+    webhook_allowed_hosts: str = ""
+    webhook_allow_http: bool = False
+
     # Realtime (WS /v1/ws): seconds to authenticate, between pings, and to send a
     # resume after auth; events queued per connection before it counts as too slow; how
     # long the event log keeps events for clients that resume.
@@ -200,6 +207,14 @@ class Settings(BaseSettings):
                 "service-account file)"
             )
         return self
+
+    @field_validator("webhook_allowed_hosts")
+    @classmethod
+    def _allowed_hosts_are_host_port(cls, value: str) -> str:
+        from app.outbound.guard import Policy
+
+        Policy.parse(value)  # raises ValueError naming the bad entry
+        return value
 
     @property
     def push_sender_chosen(self) -> Literal["fcm", "firebase-admin", "log"]:

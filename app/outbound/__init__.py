@@ -1,0 +1,1 @@
+"""Calls out to URLs that others chose (webhooks, CAP sources), made safely."""
