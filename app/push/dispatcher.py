@@ -40,9 +40,10 @@ from app.devices.models import Device
 from app.incidents import service as incidents_service
 from app.incidents.models import Incident
 from app.push import wakeup
+from app.push.adapters import sender_for
 from app.push.audience import Audience, audience_of
 from app.push.models import Delivery, OutboxEvent
-from app.push.senders import Outcome, PushMessage, PushSender, SendResult, sender_for
+from app.push.senders import Outcome, PushMessage, PushSender, SendResult
 from app.realtime import log as event_log
 from app.realtime.bus import Bus, LocalBus, bus_for
 from app.retention import Policy as RetentionPolicy

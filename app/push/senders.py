@@ -1,4 +1,8 @@
-"""The PushSender port and its embedded adapter, which logs instead of pushing."""
+"""The PushSender port: what the dispatcher hands a sender and what it answers.
+
+It imports no adapter (app.push.adapters chooses one; app.push.fcm_http, app.push.fcm
+and app.push.adapters.LogSender are they).
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
-
-if TYPE_CHECKING:
-    from app.settings import Settings
+from typing import Any, Protocol
 
 log = logging.getLogger("app.push")
 
@@ -102,44 +103,3 @@ async def in_groups(
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*tasks, return_exceptions=True)
-
-
-class LogSender:
-    """The embedded default: one log line per message, recorded as sent."""
-
-    async def send(self, messages: list[PushMessage]) -> AsyncIterator[list[Sent]]:
-        for m in messages:
-            log.info(
-                "push",
-                extra={
-                    "delivery_id": str(m.delivery_id),
-                    "platform": m.platform,
-                    "silent": m.silent,
-                    "title": m.content.get("title"),
-                },
-            )
-        yield [(m, SendResult(Outcome.sent)) for m in messages]
-
-    async def close(self) -> None:
-        return None
-
-
-def sender_for(settings: Settings) -> PushSender:
-    """The sender NW_PUSH_SENDER names (its default: ours with a service account, else
-    the log sender)."""
-    chosen = settings.push_sender_chosen
-    credentials = settings.firebase_credentials
-    if chosen == "log" or credentials is None:  # the settings refuse FCM without a file
-        return LogSender()
-    # Each FCM client is loaded only when used.
-    if chosen == "firebase-admin":
-        from app.push.fcm import FirebaseSender
-
-        return FirebaseSender(
-            credentials, settings.fcm_endpoint, concurrency=settings.push_concurrency
-        )
-    from app.push.fcm_http import FcmHttpSender
-
-    return FcmHttpSender.from_service_account(
-        credentials, settings.fcm_endpoint, concurrency=settings.push_concurrency
-    )

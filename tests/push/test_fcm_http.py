@@ -15,9 +15,10 @@ from google.oauth2 import service_account
 from pydantic import ValidationError
 
 from app.push.access_token import SCOPES
+from app.push.adapters import LogSender, sender_for
 from app.push.fcm import FirebaseSender
 from app.push.fcm_http import FcmHttpSender, env_proxy
-from app.push.senders import LogSender, Outcome, PushMessage, PushSender, SendResult, sender_for
+from app.push.senders import Outcome, PushMessage, PushSender, SendResult
 from app.settings import Settings
 from tests.fakes.fcm import FakeFCM
 from tests.push.conftest import make_sender
