@@ -38,6 +38,7 @@ from app.openapi import build_openapi, operation_id
 from app.privacy.router import router as privacy_router
 from app.push.dispatcher import run_dispatcher
 from app.push.router import router as outbox_router
+from app.push.stats import push_counts
 from app.ratelimit import memory_limiter, redis_limiter
 from app.realtime.bus import bus_for
 from app.realtime.hub import Hub
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.auth = AuthContext(settings, tokens, hasher, limiter)
         app.state.incident_intake = ReportIntake(app.state.sessionmaker, settings, limiter)
         app.state.media_store = LocalMediaStore(settings.var_dir / "media")
+        app.state.push_counts = push_counts  # the push channel's, for alert statistics
         app.state.firebase = FirebaseVerifier(settings) if firebase_configured(settings) else None
         stop = asyncio.Event()
         bus = bus_for(settings.redis_url)

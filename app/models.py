@@ -15,8 +15,9 @@ from app.groups.models import (
 from app.idempotency import IdempotencyRecord
 from app.incidents.media import Media
 from app.incidents.models import Incident, IncidentUpdate, StatusChange
+from app.outbox.models import OutboxEvent
 from app.privacy.models import Erasure
-from app.push.models import Delivery, OutboxEvent
+from app.push.models import Delivery
 from app.realtime.models import LoggedEvent
 
 __all__ = [

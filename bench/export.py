@@ -38,8 +38,9 @@ from app.devices.models import Device
 from app.groups.models import Group, Membership
 from app.incidents.media import LocalMediaStore, Media
 from app.incidents.models import Incident, IncidentUpdate, StatusChange
+from app.outbox.models import OutboxEvent
 from app.privacy import export
-from app.push.models import Delivery, OutboxEvent
+from app.push.models import Delivery
 from app.realtime.models import LoggedEvent
 from app.settings import Settings
 from bench.common import scratch_database

@@ -218,11 +218,11 @@ async def ack_alert(
 
 @router.get("/alerts/{alert_id}/stats", response_model=AlertStats, responses=problem_responses(403))
 async def read_alert_stats(
-    alert: AlertFromPath, user: CurrentUser, session: SessionDep
+    alert: AlertFromPath, user: CurrentUser, session: SessionDep, request: Request
 ) -> AlertStats:
     """Reach and response, for the issuer: counts only, never who, rounded to two
     significant figures and "<10" under ten; `median_ack_s` is null under ten acks."""
-    return await service.alert_stats(session, user, alert)
+    return await service.alert_stats(session, user, alert, request.app.state.push_counts)
 
 
 def _public(alert: Alert | None) -> bool:

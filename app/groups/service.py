@@ -23,6 +23,7 @@ from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app import outbox
 from app.auth.models import Role, User
 from app.auth.names import display_names
 from app.db import utcnow
@@ -58,7 +59,6 @@ from app.groups.schemas import (
 )
 from app.pagination import Page, newest_first, page_of
 from app.problems import Problem, conflict, forbidden, invalid, not_found
-from app.push import outbox
 from app.settings import Settings
 
 GEO_COLLECTION = "group"

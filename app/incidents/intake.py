@@ -27,7 +27,7 @@ from typing import Any, cast
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app import idempotency
+from app import idempotency, outbox
 from app.auth.names import display_names
 from app.db import new_id, utcnow
 from app.geo.index import index_for
@@ -37,7 +37,6 @@ from app.incidents.models import Incident, IncidentStatus
 from app.incidents.schemas import IncidentCreate
 from app.incidents.service import GEO_COLLECTION, ReportFields, to_read
 from app.problems import Problem, invalid, too_many_requests, unauthenticated
-from app.push import outbox
 from app.ratelimit import HOUR, Rate, RateLimiter
 from app.settings import Settings
 

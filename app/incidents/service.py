@@ -25,6 +25,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app import outbox
 from app.auth.models import Role, User
 from app.auth.names import display_names
 from app.categories import Category
@@ -54,7 +55,6 @@ from app.incidents.schemas import (
 )
 from app.pagination import Page, chunks, newest_first, page_of
 from app.problems import conflict, forbidden, invalid, not_found
-from app.push import outbox
 from app.schemas import FIRST_YEAR, LAST_YEAR, YEARS
 from app.sqlite_loop import offloaded
 

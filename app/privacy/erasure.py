@@ -38,10 +38,10 @@ from app.groups.models import (
 from app.incidents import service as incidents_service
 from app.incidents.media import Media
 from app.incidents.models import Incident, IncidentUpdate
+from app.outbox.models import OutboxEvent
 from app.pagination import chunks
 from app.privacy.models import ErasedBy, Erasure
 from app.problems import Problem
-from app.push.models import OutboxEvent
 
 
 @dataclass

@@ -16,7 +16,7 @@ from app.groups import service as groups_service
 from app.groups.models import Group
 from app.incidents import service as incidents_service
 from app.incidents.models import Incident
-from app.push.models import OutboxEvent
+from app.outbox.models import OutboxEvent
 
 
 @dataclass(frozen=True)

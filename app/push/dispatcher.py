@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, or_, select, update
+from sqlalchemy import Table, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col
 
@@ -39,10 +39,11 @@ from app.devices import service as devices_service
 from app.devices.models import Device
 from app.incidents import service as incidents_service
 from app.incidents.models import Incident
-from app.push import wakeup
+from app.outbox import claims, wakeup
+from app.outbox.models import OutboxEvent
 from app.push.adapters import sender_for
 from app.push.audience import Audience, audience_of
-from app.push.models import Delivery, OutboxEvent
+from app.push.models import Delivery
 from app.push.senders import Outcome, PushMessage, PushSender, SendResult
 from app.realtime import log as event_log
 from app.realtime.bus import Bus, LocalBus, bus_for
@@ -179,26 +180,8 @@ class Dispatcher:
 
     # -- claiming ----------------------------------------------------------------------
     async def _claim(self, table: Table, due_column: Any, limit: int) -> list[uuid.UUID]:
-        now = utcnow()
         async with self._writing() as session:
-            stmt = (
-                select(table.c.id)
-                .where(
-                    table.c.state == "pending",
-                    due_column <= now,
-                    or_(table.c.lease_until.is_(None), table.c.lease_until < now),
-                )
-                .order_by(due_column)
-                .limit(limit)
-            )
-            if session.get_bind().dialect.name == "postgresql":
-                stmt = stmt.with_for_update(skip_locked=True)
-            ids = list((await session.execute(stmt)).scalars())
-            if ids:
-                await session.execute(
-                    update(table).where(table.c.id.in_(ids)).values(lease_until=now + self.lease)
-                )
-        return ids
+            return await claims.claim(session, table, due_column, limit, self.lease, utcnow())
 
     # -- expanding ---------------------------------------------------------------------
     async def _expand_pass(self) -> int:

@@ -12,9 +12,9 @@ from sqlmodel import col
 
 from app.auth.deps import AdminUser
 from app.db import SessionDep, utcnow
+from app.outbox.models import OutboxEvent
 from app.pagination import CursorParam, LimitParam, Page, newest_first, page_of
 from app.problems import conflict, not_found
-from app.push.models import OutboxEvent
 from app.routing import make_router, problem_responses
 from app.schemas import ResponseModel
 

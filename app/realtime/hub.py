@@ -32,7 +32,7 @@ from sqlmodel import col
 
 from app.db import reading
 from app.metrics import Metrics
-from app.push.models import OutboxEvent
+from app.outbox.models import OutboxEvent
 from app.realtime import log as event_log
 from app.realtime.bus import Bus
 from app.realtime.seats import LocalSeats, Seats

@@ -20,7 +20,7 @@ from sqlmodel import col
 
 from app.auth.models import User
 from app.db import insert_for, utcnow
-from app.push.models import OutboxEvent
+from app.outbox.models import OutboxEvent
 from app.realtime.models import LoggedEvent
 
 # Writers of the log take this transaction-scoped lock on PostgreSQL, so rows commit in

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlmodel import col
 
-from app.push.models import OutboxEvent
+from app.outbox.models import OutboxEvent
 from tests.auth.factories import Account, new_admin
 
 # A 1.75 km circle in central London (9.6 km², under the unverified groups' limit), and

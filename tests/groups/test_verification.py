@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from app import cli
+from app.outbox.models import OutboxEvent
 from app.push.audience import audience_of
-from app.push.models import OutboxEvent
 from tests import databases
 from tests.alerts.factories import circle, issue, new_agency
 from tests.auth.factories import Account, new_account, new_admin

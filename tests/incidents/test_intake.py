@@ -17,8 +17,8 @@ from app import idempotency
 from app.auth.models import User
 from app.incidents.intake import ReportIntake
 from app.incidents.schemas import IncidentCreate
+from app.outbox.models import OutboxEvent
 from app.problems import Problem
-from app.push.models import OutboxEvent
 from tests.auth.factories import new_account
 from tests.conftest import AppFactory
 from tests.incidents.factories import report, report_body

@@ -11,8 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
+from app.outbox.models import OutboxEvent
 from app.push.dispatcher import Dispatcher
-from app.push.models import Delivery, OutboxEvent
+from app.push.models import Delivery
 from app.push.senders import Outcome, PushMessage, SendResult, Sent
 from tests.auth.factories import Account
 

@@ -12,8 +12,9 @@ from sqlalchemy import select, text
 from sqlmodel import col
 
 from app.devices.models import Device
+from app.outbox.models import OutboxEvent
 from app.push.dispatcher import Dispatcher
-from app.push.models import Delivery, OutboxEvent
+from app.push.models import Delivery
 from app.push.senders import Outcome, SendResult
 from app.realtime.models import LoggedEvent
 from tests.alerts.factories import LONDON, SURREY, issue, new_agency, watch

@@ -7,9 +7,9 @@ from fastapi import FastAPI
 from sqlalchemy import update
 from sqlmodel import col
 
-from app.push import outbox
+from app import outbox
+from app.outbox.models import OutboxEvent
 from app.push.dispatcher import Dispatcher
-from app.push.models import OutboxEvent
 from tests.auth.factories import new_account, new_admin
 from tests.groups.factories import new_group
 from tests.push.factories import RecordingSender, drain

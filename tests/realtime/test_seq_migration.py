@@ -15,7 +15,8 @@ from app.auth.models import User
 from app.db import UTCDateTime
 from app.migrate import alembic_config
 from app.migrate import upgrade as migrate_up
-from app.push.models import Delivery, OutboxEvent
+from app.outbox.models import OutboxEvent
+from app.push.models import Delivery
 from tests.databases import in_thread
 
 

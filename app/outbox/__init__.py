@@ -1,4 +1,10 @@
-"""Writing outbox events: the one path by which a change tells the world (DESIGN §3)."""
+"""The outbox: the one path by which a change tells the world (DESIGN §3).
+
+Every domain writes its events here, in the transaction of the change (`emit`); the
+channels read them: push (app.push.dispatcher), realtime (the event log it writes,
+tailed by app.realtime), and whatever else comes to listen. It sits below the domains
+and the channels alike, so that no domain depends on a channel.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +15,8 @@ from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import new_id
-from app.push import wakeup
-from app.push.models import OutboxEvent
+from app.outbox import wakeup
+from app.outbox.models import OutboxEvent
 
 
 async def emit(session: AsyncSession, event_type: str, payload: dict[str, Any]) -> OutboxEvent:
