@@ -1,0 +1,1 @@
+"""Signed webhooks for API clients (Standard Webhooks)."""
