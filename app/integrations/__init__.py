@@ -1,0 +1,1 @@
+"""Standards at the edges: what other systems send us, taken in."""

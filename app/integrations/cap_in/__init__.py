@@ -1,0 +1,1 @@
+"""CAP 1.2 documents from agencies' feeds, taken in as alerts."""
