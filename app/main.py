@@ -25,6 +25,7 @@ from app.auth.service import AuthContext
 from app.auth.tokens import TokenService
 from app.db import create_sessionmaker, long_running_engine
 from app.devices.router import router as devices_router
+from app.evidence.router import router as evidence_router
 from app.groups.router import router as groups_router
 from app.health import router as health_router
 from app.incidents.intake import ReportIntake
@@ -64,6 +65,7 @@ TAGS: list[dict[str, Any]] = [
     {"name": "incidents", "description": "Citizen reports, moderation and updates"},
     {"name": "places", "description": "What a resident watches, and their alert preferences"},
     {"name": "alerts", "description": "Geofenced alerts, acknowledgements and statistics"},
+    {"name": "evidence", "description": "What works against crime: the prevention library"},
     {"name": "cap", "description": "Public alerts as CAP 1.2 and an Atom feed (no sign-in)"},
     {"name": "your data", "description": "A resident's export and erasure (UK GDPR)"},
     {"name": "admin", "description": "Administration (admin role only)"},
@@ -187,6 +189,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         cap_router,
         outbox_router,
         privacy_router,
+        evidence_router,
         health_router,
     ):
         app.include_router(router)
