@@ -223,6 +223,45 @@ def cmd_purge(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_police_data(args: argparse.Namespace) -> int:
+    """Import police.uk street-level CSV or crimes-street JSON files; prints a summary."""
+    from app.db import create_engine, create_sessionmaker
+    from app.evidence.importer import import_files
+    from app.logs import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    paths = [Path(p) for p in args.files]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        print(f"no such file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    tty = sys.stderr.isatty()
+
+    def progress(rows: int) -> None:
+        if tty:  # a counter that rewrites itself; nothing when piped
+            print(f"\r{rows:,} rows imported", end="", file=sys.stderr, flush=True)
+
+    async def run() -> list[str]:
+        engine = create_engine(settings)
+        try:
+            summary = await import_files(create_sessionmaker(engine), paths, progress)
+        finally:
+            await engine.dispose()
+        return summary.lines()
+
+    try:
+        lines = asyncio.run(run())
+    except ValueError as exc:  # a file of the wrong shape: nothing after it was imported
+        print(f"\nrefused: {exc}", file=sys.stderr)
+        return 1
+    if tty:
+        print(file=sys.stderr)
+    for line in lines:
+        print(line)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nwatch", description="Neighbourwatch API")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -261,6 +300,13 @@ def main(argv: list[str] | None = None) -> int:
         "purge", help="apply the retention settings now (the dispatcher does it daily)"
     )
     purge.set_defaults(func=cmd_purge)
+
+    police = sub.add_parser(
+        "import-police-data",
+        help="import police.uk street-level CSV files or crimes-street JSON answers",
+    )
+    police.add_argument("files", nargs="+", metavar="FILE")
+    police.set_defaults(func=cmd_import_police_data)
 
     args = parser.parse_args(argv)
     code: int = args.func(args)

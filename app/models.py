@@ -4,6 +4,7 @@ from app.alerts.models import Ack, Alert, Place, Preferences
 from app.auth.models import RefreshToken, User
 from app.db import TableModel
 from app.devices.models import Device
+from app.evidence.models import PoliceCrime
 from app.geo.models import GeoEntry
 from app.groups.models import (
     Group,
@@ -37,6 +38,7 @@ __all__ = [
     "Membership",
     "OutboxEvent",
     "Place",
+    "PoliceCrime",
     "Preferences",
     "RefreshToken",
     "StatusChange",

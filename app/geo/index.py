@@ -167,24 +167,38 @@ class GeoIndex(ABC):
         await self._insert(session, collection, rows)
 
     async def remove(self, session: AsyncSession, collection: str, object_id: uuid.UUID) -> None:
-        ids = (
-            (
-                await session.execute(
-                    text("SELECT id FROM geo_entries WHERE collection = :c AND object_id = :o"),
-                    {"c": collection, "o": raw_uuid(session, object_id)},
+        await self.remove_many(session, collection, [object_id])
+
+    async def remove_many(
+        self, session: AsyncSession, collection: str, object_ids: Sequence[uuid.UUID]
+    ) -> int:
+        """Remove many objects' shapes, 500 at a time; how many entries went."""
+        removed = 0
+        for start in range(0, len(object_ids), 500):
+            keys = [raw_uuid(session, o) for o in object_ids[start : start + 500]]
+            ids = list(
+                (
+                    await session.execute(
+                        text(
+                            "SELECT id FROM geo_entries WHERE collection = :c"
+                            " AND object_id IN :keys"
+                        ).bindparams(bindparam("keys", expanding=True)),
+                        {"c": collection, "keys": keys},
+                    )
                 )
+                .scalars()
+                .all()
             )
-            .scalars()
-            .all()
-        )
-        if ids:
-            await self._delete_boxes(session, list(ids))
-            await session.execute(
-                text("DELETE FROM geo_entries WHERE id IN :ids").bindparams(
-                    bindparam("ids", expanding=True)
-                ),
-                {"ids": list(ids)},
-            )
+            if ids:
+                await self._delete_boxes(session, ids)
+                await session.execute(
+                    text("DELETE FROM geo_entries WHERE id IN :ids").bindparams(
+                        bindparam("ids", expanding=True)
+                    ),
+                    {"ids": ids},
+                )
+                removed += len(ids)
+        return removed
 
     async def intersecting(
         self, session: AsyncSession, collection: str, shape: Shape

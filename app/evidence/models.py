@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import Date, Index
+from sqlmodel import Field
+
+from app.db import TableModel, created_now, new_id
+
+
+class PoliceCrime(TableModel, table=True):
+    """One crime as police.uk publishes it: a month and an anonymised map point (its own
+    geo index collection, `police`). Re-importing a force's month replaces that month."""
+
+    __tablename__ = "police_crimes"
+    __table_args__ = (Index("ix_police_crimes_force_month", "force", "month"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    month: date = Field(sa_type=Date, index=True)  # the first of the month
+    force: str | None = Field(default=None, max_length=80)  # "Falls within"; none from the API
+    crime_id: str | None = Field(default=None, max_length=80)
+    crime_type: str = Field(max_length=64)  # police.uk's name for it
+    category: str = Field(max_length=32)  # ours (app.evidence.police_data.CRIME_TYPES)
+    lon: float
+    lat: float
+    outcome: str | None = Field(default=None, max_length=120)
+    imported_at: datetime = created_now()

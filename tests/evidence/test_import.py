@@ -1,0 +1,116 @@
+"""`nwatch import-police-data`: rows and geo entries written, a re-import of a month
+replaces it, skipped rows summarised; the command on a real database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from fastapi import FastAPI
+from sqlalchemy import func, select, text
+from sqlmodel import col
+
+from app.evidence.importer import COLLECTION, import_files
+from app.evidence.models import PoliceCrime
+from app.geo.index import index_for
+from app.geo.shapes import Circle
+from tests.evidence.test_police_data import API, CSV, HEADER
+
+ROOT = Path(__file__).resolve().parents[2]
+MET = "Metropolitan Police Service"
+
+
+def month_file(path: Path, month: str, rows: int, force: str = MET) -> Path:
+    lines = [
+        f"c{month}{i},{month},{force},{force},{-0.12 + i * 1e-4:.6f},51.50,On or near X,"
+        f"E01000001,X,Burglary,,\n"
+        for i in range(rows)
+    ]
+    path.write_text(HEADER + "".join(lines))
+    return path
+
+
+async def counts(app: FastAPI) -> tuple[int, int]:
+    async with app.state.sessionmaker() as session:
+        crimes = await session.scalar(select(func.count()).select_from(PoliceCrime))
+        entries = await session.scalar(
+            text("SELECT count(*) FROM geo_entries WHERE collection = :c"), {"c": COLLECTION}
+        )
+    return int(crimes or 0), int(entries or 0)
+
+
+async def test_rows_and_their_points_are_imported_and_a_month_again_replaces_it(
+    app: FastAPI, tmp_path: Path
+) -> None:
+    january = month_file(tmp_path / "2024-01-metropolitan-street.csv", "2024-01", 120)
+    february = month_file(tmp_path / "2024-02-metropolitan-street.csv", "2024-02", 30)
+    city = month_file(tmp_path / "2024-01-city-street.csv", "2024-01", 7, "City of London Police")
+    first = await import_files(app.state.sessionmaker, [january, february, city])
+    assert (first.rows, first.replaced, len(first.months), len(first.forces)) == (157, 0, 2, 2)
+    assert await counts(app) == (157, 157)
+
+    # The Met's January again, now with fewer rows: it replaces that month only.
+    again = month_file(tmp_path / "2024-01-metropolitan-street-v2.csv", "2024-01", 50)
+    second = await import_files(app.state.sessionmaker, [again])
+    assert (second.rows, second.replaced) == (50, 120)
+    assert await counts(app) == (50 + 30 + 7, 50 + 30 + 7)
+    async with app.state.sessionmaker() as session:
+        by_key = dict(
+            (
+                await session.execute(
+                    select(col(PoliceCrime.force), func.count())
+                    .where(col(PoliceCrime.crime_id).like("c2024-01%"))
+                    .group_by(col(PoliceCrime.force))
+                )
+            ).all()
+        )
+        assert by_key == {MET: 50, "City of London Police": 7}
+        # The points are searchable as their own collection.
+        near = await index_for(session).intersecting(session, COLLECTION, Circle(-0.12, 51.50, 50))
+        assert len(near) > 0
+
+
+async def test_bad_rows_are_skipped_and_counted_and_json_imports_too(
+    app: FastAPI, tmp_path: Path
+) -> None:
+    (tmp_path / "mixed.csv").write_text(CSV)
+    (tmp_path / "answer.json").write_text(json.dumps(API))
+    summary = await import_files(
+        app.state.sessionmaker, [tmp_path / "mixed.csv", tmp_path / "answer.json"]
+    )
+    assert summary.rows == 3 + 2
+    assert summary.skipped.reasons == {"no coordinates": 2, "malformed row": 3}
+    assert "skipped: 5" in summary.lines()
+    assert await counts(app) == (5, 5)
+
+
+def test_the_command_prints_a_summary_and_refuses_a_wrong_file(tmp_path: Path) -> None:
+    database = tmp_path / "nw.db"
+    env = {**os.environ, "NW_DATABASE_URL": f"sqlite+aiosqlite:///{database}"}
+    subprocess.run(
+        [sys.executable, "-m", "app.cli", "migrate"], env=env, cwd=ROOT, check=True,
+        capture_output=True,
+    )  # fmt: skip
+    month_file(tmp_path / "2024-03.csv", "2024-03", 12)
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli", "import-police-data", str(tmp_path / "2024-03.csv")],
+        env=env, cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "rows: 12" in done.stdout
+    assert f"forces: 1 ({MET})" in done.stdout
+    (tmp_path / "wrong.csv").write_text("a,b\n1,2\n")
+    refused = subprocess.run(
+        [sys.executable, "-m", "app.cli", "import-police-data", str(tmp_path / "wrong.csv")],
+        env=env, cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert refused.returncode == 1
+    assert "not a police.uk street-level CSV" in refused.stderr
+    missing = subprocess.run(
+        [sys.executable, "-m", "app.cli", "import-police-data", str(tmp_path / "none.csv")],
+        env=env, cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert missing.returncode == 2
