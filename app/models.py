@@ -1,7 +1,7 @@
 """Every domain's tables, imported in one place for Alembic and the tests."""
 
 from app.alerts.models import Ack, Alert, Place, Preferences
-from app.auth.models import RefreshToken, User
+from app.auth.models import ApiClient, RefreshToken, User
 from app.db import TableModel
 from app.devices.models import Device
 from app.evidence.models import PoliceCrime
@@ -24,6 +24,7 @@ from app.realtime.models import LoggedEvent
 __all__ = [
     "Ack",
     "Alert",
+    "ApiClient",
     "Delivery",
     "Device",
     "Erasure",

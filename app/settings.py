@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     exports_per_user_per_day: int = Field(default=10, ge=1)
     # Join requests a user sends to one group a day: each notifies its coordinators.
     join_requests_per_group_per_day: int = Field(default=5, ge=1)
+    # API clients (client credentials): tokens one client may be issued an hour (a
+    # client should keep its token until it expires, not fetch one per call), and
+    # requests it may make a minute to the operations its scopes open. Failed client
+    # authentications count against the sign-in failure limits above.
+    client_tokens_per_hour: int = Field(default=60, ge=1)
+    client_requests_per_minute: int = Field(default=600, ge=1)
     # Active push devices per user; registering one more deactivates the least recently
     # seen (no phone is refused, and the push fan-out per user stays bounded).
     max_devices_per_user: int = Field(default=20, ge=1)

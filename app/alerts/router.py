@@ -10,7 +10,8 @@ from sqlmodel import col
 from app.alerts import places as places_service
 from app.alerts import service
 from app.alerts.cap import CAP_MEDIA_TYPE, atom_feed, cap_document
-from app.alerts.deps import AlertFromPath
+from app.alerts.client_reads import list_alerts_for_client
+from app.alerts.deps import AlertFromPath, ReadableAlert
 from app.alerts.models import Alert, AlertStatus, MsgType
 from app.alerts.schemas import (
     AckBody,
@@ -28,6 +29,7 @@ from app.alerts.schemas import (
     PreferencesRead,
 )
 from app.alerts.why import why
+from app.auth.client_deps import AlertsReader
 from app.auth.deps import CurrentUser, rate_limit
 from app.auth.models import Role, User
 from app.db import SessionDep, utcnow
@@ -117,17 +119,23 @@ async def issue_alert(
     return service.to_read(alert)
 
 
-@router.get("/alerts", response_model=Page[AlertRead])
+@router.get("/alerts", response_model=Page[AlertRead], responses=problem_responses(403, 429))
 async def list_alerts(
-    user: CurrentUser,
+    caller: AlertsReader,
     session: SessionDep,
     scope: Literal["mine", "issued"] = "mine",
     active: bool | None = True,
     limit: LimitParam = 50,
     cursor: CursorParam = None,
 ) -> Page[AlertRead]:
-    """`mine`: alerts touching the caller's places (or groups); `issued`: the caller's own."""
-    return await service.list_alerts(session, user, scope, active, limit, cursor)
+    """`mine`: alerts touching the caller's places (or groups); `issued`: the caller's own.
+    For an API client (`alerts:read`), `mine` is the public alerts touching its
+    jurisdiction (all of them without one) and its group's alerts; it issues none."""
+    if isinstance(caller, User):
+        return await service.list_alerts(session, caller, scope, active, limit, cursor)
+    if scope == "issued":
+        return Page[AlertRead](items=[])
+    return await list_alerts_for_client(session, caller.client, active, limit, cursor)
 
 
 async def _cap_response(session: SessionDep, request: Request, alert: Alert) -> Response:
@@ -140,11 +148,13 @@ async def _cap_response(session: SessionDep, request: Request, alert: Alert) -> 
 
 
 @router.get(
-    "/alerts/{alert_id}", response_model=AlertDetail, responses={200: {"content": _CAP_CONTENT}}
+    "/alerts/{alert_id}",
+    response_model=AlertDetail,
+    responses={200: {"content": _CAP_CONTENT}, **problem_responses(403, 429)},
 )
 async def read_alert(
-    alert: AlertFromPath,
-    user: CurrentUser,
+    alert: ReadableAlert,
+    caller: AlertsReader,
     session: SessionDep,
     request: Request,
     accept: Annotated[str | None, Header()] = None,
@@ -152,10 +162,12 @@ async def read_alert(
     """The alert; with `Accept: application/cap+xml`, as a CAP 1.2 document. For a
     recipient, `why`: which of their places (or, with none, groups) it touched, whether
     it came silently and why (quiet hours, with the window), and what of their
-    preferences an `extreme` alert overrode."""
+    preferences an `extreme` alert overrode. API clients with `alerts:read` read what
+    they may list."""
     if accept and CAP_MEDIA_TYPE in accept:
         return await _cap_response(session, request, alert)
-    return AlertDetail(**service.to_read(alert).model_dump(), why=await why(session, user, alert))
+    reason = await why(session, caller, alert) if isinstance(caller, User) else None
+    return AlertDetail(**service.to_read(alert).model_dump(), why=reason)
 
 
 @router.post(

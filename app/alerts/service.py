@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -386,7 +386,6 @@ async def list_alerts(
     limit: int,
     cursor: str | None,
 ) -> Page[AlertRead]:
-    now = utcnow()
     stmt = select(Alert).where(col(Alert.superseded_at).is_(None))
     if scope == "issued":
         stmt = stmt.where(col(Alert.issuer_id) == user.id)
@@ -403,6 +402,18 @@ async def list_alerts(
             ),
             or_(col(Alert.status) != AlertStatus.test.value, col(Alert.issuer_id) == user.id),
         )
+    return await page_of_alerts(session, stmt, active, limit, cursor)
+
+
+async def page_of_alerts(
+    session: AsyncSession,
+    stmt: Select[Alert],
+    active: bool | None,
+    limit: int,
+    cursor: str | None,
+) -> Page[AlertRead]:
+    """A page of the alerts `stmt` selects, newest first, active or not as asked."""
+    now = utcnow()
     if active is True:
         stmt = stmt.where(col(Alert.msg_type) != MsgType.cancel.value, col(Alert.expires_at) > now)
     elif active is False:

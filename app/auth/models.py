@@ -51,3 +51,32 @@ class RefreshToken(TableModel, table=True):
     expires_at: datetime = Field(sa_type=UTCDateTime)
     rotated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ApiClient(TableModel, table=True):
+    """A third party's integration, authenticating with client credentials (RFC 6749
+    §4.4) and acting within its scopes, its jurisdiction and its group."""
+
+    __tablename__ = "api_clients"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    name: str = Field(max_length=80)
+    scopes: list[str] = Field(sa_type=JSONDoc)
+    # A GeoJSON area: what "inside its jurisdiction" means for what it reads.
+    jurisdiction: dict[str, Any] | None = Field(default=None, sa_type=JSONDoc)
+    # A group's own integration dies with the group.
+    group_id: uuid.UUID | None = Field(
+        default=None, foreign_key="groups.id", ondelete="CASCADE", index=True
+    )
+    # SET NULL: an erased officer's clients keep working, without naming them.
+    created_by: uuid.UUID | None = Field(
+        default=None, foreign_key="users.id", ondelete="SET NULL", index=True
+    )
+    # SHA-256 of the secrets: the secrets themselves are never stored.
+    secret_hash: str = Field(max_length=64)
+    # The secret replaced by the last rotation, accepted until its grace period ends.
+    previous_secret_hash: str | None = Field(default=None, max_length=64)
+    previous_secret_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = created_now()
+    rotated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -110,23 +110,34 @@ def _login_limits(settings: Settings, email: str, address: str) -> list[tuple[Ra
     ]
 
 
+async def refuse_while_limited(
+    ctx: AuthContext, limits: list[tuple[Rate, str]], attempts: str
+) -> None:
+    """429 (`temporarily_unavailable`) while any of these failure limits is full."""
+    wait = max([await ctx.limiter.retry_after(rate, key) for rate, key in limits])
+    if wait:
+        raise OAuthError(
+            "temporarily_unavailable",
+            f"Too many failed {attempts}; try again in {wait} seconds.",
+            status=429,
+            retry_after_s=wait,
+        )
+
+
+async def count_failure(ctx: AuthContext, limits: list[tuple[Rate, str]]) -> None:
+    for rate, key in limits:
+        await ctx.limiter.hit(rate, key)
+
+
 async def password_grant(
     session: AsyncSession, ctx: AuthContext, email: str, password: str, address: str
 ) -> TokenResponse:
     limits = _login_limits(ctx.settings, email, address)
-    wait = max([await ctx.limiter.retry_after(rate, key) for rate, key in limits])
-    if wait:
-        # Checked before the password is hashed, so a guesser cannot burn our CPU either.
-        raise OAuthError(
-            "temporarily_unavailable",
-            f"Too many failed sign-in attempts; try again in {wait} seconds.",
-            status=429,
-            retry_after_s=wait,
-        )
+    # Checked before the password is hashed, so a guesser cannot burn our CPU either.
+    await refuse_while_limited(ctx, limits, "sign-in attempts")
     user = await get_user_by_email(session, email)
     if not await ctx.hasher.verify(password, user.password_hash if user else None) or not user:
-        for rate, key in limits:
-            await ctx.limiter.hit(rate, key)
+        await count_failure(ctx, limits)
         raise OAuthError("invalid_grant", "The email or password is wrong.")
     # An honest user's earlier typos here do not count against their next sign-in.
     pair_rate, pair_key = limits[0]
@@ -155,8 +166,7 @@ async def reauthenticate(
     else:
         ok = firebase_uid is not None and firebase_uid == user.firebase_uid
     if not ok:
-        for rate, key in limits:
-            await ctx.limiter.hit(rate, key)
+        await count_failure(ctx, limits)
         what = "password" if user.password_hash is not None else "Firebase ID token"
         raise Problem(
             401,

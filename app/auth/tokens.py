@@ -32,6 +32,10 @@ ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 — RFC 9068: sets our access tokens 
 REQUIRED_CLAIMS = ["iss", "aud", "sub", "exp", "iat", "jti", "role"]
 LEEWAY_S = 5  # clock skew allowed on exp/iat/nbf
 VERIFIED_TOKENS_KEPT = 10_000
+# An API client's token: `sub` is `client:<id>`, never a user id, and its `role` is
+# `client`, so that no code reading a user token can take one for the other.
+CLIENT_SUBJECT_PREFIX = "client:"
+CLIENT_ROLE = "client"
 
 
 class InvalidToken(Exception):
@@ -45,6 +49,16 @@ class AccessClaims:
     scope: str | None
     token_id: str
     expires_at: float  # seconds since the epoch (`exp`)
+
+
+@dataclass(frozen=True)
+class ClientClaims:
+    """A client-credentials access token's claims (RFC 9068: `scope`, `client_id`)."""
+
+    client_id: uuid.UUID
+    scopes: frozenset[str]
+    token_id: str
+    expires_at: float
 
 
 def _load_or_create_secret(var_dir: Path) -> str:
@@ -68,7 +82,7 @@ class TokenService:
         # with every request until it expires; checking its signature and claims again
         # each time cost more than the rest of the authentication (PyJWT walks each
         # segment character by character). Expiry is still checked on every use.
-        self._verified: dict[str, AccessClaims] = {}
+        self._verified: dict[str, AccessClaims | ClientClaims] = {}
         self.kid: str | None = None
         self._public_jwk: dict[str, Any] | None = None
         if settings.uses_key_pair:
@@ -120,13 +134,45 @@ class TokenService:
         }
         if scope:
             claims["scope"] = scope
+        return self._sign(claims), ttl
+
+    def issue_client_access(self, client_id: uuid.UUID, scopes: list[str]) -> tuple[str, int]:
+        now = datetime.now(UTC)
+        ttl = self._settings.access_token_ttl_s
+        claims: dict[str, Any] = {
+            "iss": self._settings.jwt_issuer,
+            "aud": self._settings.jwt_audience,
+            "sub": CLIENT_SUBJECT_PREFIX + str(client_id),
+            "client_id": str(client_id),
+            "iat": now,
+            "exp": now + timedelta(seconds=ttl),
+            "jti": secrets.token_urlsafe(16),
+            "role": CLIENT_ROLE,
+            "scope": " ".join(scopes),
+        }
+        return self._sign(claims), ttl
+
+    def _sign(self, claims: dict[str, Any]) -> str:
         headers: dict[str, Any] = {"typ": ACCESS_TOKEN_TYPE}
         if self.kid:
             headers["kid"] = self.kid
-        token = jwt.encode(claims, self._signing_key, algorithm=self.algorithm, headers=headers)
-        return token, ttl
+        return jwt.encode(claims, self._signing_key, algorithm=self.algorithm, headers=headers)
 
     def verify_access(self, token: str) -> AccessClaims:
+        """A user's access token; an API client's is refused (InvalidToken)."""
+        claims = self._verified_claims(token)
+        if not isinstance(claims, AccessClaims):
+            raise InvalidToken("an API client's token, not a user's")
+        return claims
+
+    def verify_client_access(self, token: str) -> ClientClaims:
+        """An API client's access token; a user's is refused (InvalidToken)."""
+        claims = self._verified_claims(token)
+        if not isinstance(claims, ClientClaims):
+            raise InvalidToken("a user's token, not an API client's")
+        return claims
+
+    def _verified_claims(self, token: str) -> AccessClaims | ClientClaims:
         known = self._verified.get(token)
         if known is not None:
             if time.time() < known.expires_at + LEEWAY_S:
@@ -138,7 +184,7 @@ class TokenService:
         self._verified[token] = claims
         return claims
 
-    def _verify(self, token: str) -> AccessClaims:
+    def _verify(self, token: str) -> AccessClaims | ClientClaims:
         try:
             header = jwt.get_unverified_header(token)
             if header.get("typ") != ACCESS_TOKEN_TYPE:
@@ -152,6 +198,21 @@ class TokenService:
                 options={"require": REQUIRED_CLAIMS},
                 leeway=LEEWAY_S,
             )
+            subject, role = str(claims["sub"]), str(claims["role"])
+            if subject.startswith(CLIENT_SUBJECT_PREFIX) or role == CLIENT_ROLE:
+                client_id = uuid.UUID(str(claims.get("client_id")))
+                # Both marks or neither: a token with only one of them is no token of ours.
+                if role != CLIENT_ROLE or subject != CLIENT_SUBJECT_PREFIX + str(client_id):
+                    raise InvalidToken("inconsistent client claims")
+                scope = claims.get("scope")
+                if not isinstance(scope, str):
+                    raise InvalidToken("a client token carries its scopes")
+                return ClientClaims(
+                    client_id=client_id,
+                    scopes=frozenset(scope.split()),
+                    token_id=str(claims["jti"]),
+                    expires_at=float(claims["exp"]),
+                )
             return AccessClaims(
                 user_id=uuid.UUID(str(claims["sub"])),
                 role=str(claims["role"]),

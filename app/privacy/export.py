@@ -19,7 +19,7 @@ from sqlmodel import col
 
 from app.alerts import service as alerts_service
 from app.alerts.models import Ack, Alert, AlertReceipt, Place, Preferences
-from app.auth.models import RefreshToken, User
+from app.auth.models import ApiClient, RefreshToken, User
 from app.db import utcnow
 from app.devices.models import Device
 from app.groups.models import Group, Invitation, Membership, VerificationRequest
@@ -30,6 +30,7 @@ from app.privacy.schemas import (
     Export,
     ExportAccount,
     ExportAck,
+    ExportApiClient,
     ExportDeliveries,
     ExportDevice,
     ExportInvitation,
@@ -217,6 +218,14 @@ async def build(session: AsyncSession, user: User) -> Export:
         ],
         invitations=await _owned(
             session, ExportInvitation, Invitation, col(Invitation.created_by), user
+        ),
+        api_clients=await _owned(
+            session,
+            ExportApiClient,
+            ApiClient,
+            col(ApiClient.created_by),
+            user,
+            col(ApiClient.created_at),
         ),
         verification_requests=await _owned(
             session,

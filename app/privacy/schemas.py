@@ -107,6 +107,16 @@ class ExportInvitation(ResponseModel):
     created_at: datetime
 
 
+class ExportApiClient(ResponseModel):
+    """An API client the person made (its secret is never kept, so never exported)."""
+
+    id: uuid.UUID
+    name: str
+    scopes: list[str]
+    created_at: datetime
+    revoked_at: datetime | None
+
+
 class ExportVerificationRequest(ResponseModel):
     id: uuid.UUID
     group_id: uuid.UUID
@@ -219,6 +229,7 @@ class Export(ResponseModel):
     preferences: ExportPreferences | None
     memberships: list[ExportMembership]
     invitations: list[ExportInvitation]
+    api_clients: list[ExportApiClient] = Field(description="API clients the person made")
     verification_requests: list[ExportVerificationRequest]
     reports: list[ExportReport]
     updates: list[ExportUpdate]
