@@ -20,8 +20,9 @@ import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from schemathesis import Case, GenerationMode
+from schemathesis import Case, CheckContext, GenerationMode
 from schemathesis.core.result import Ok
+from schemathesis.core.transport import Response
 from schemathesis.python import asgi
 from schemathesis.specs.openapi.checks import response_schema_conformance
 from schemathesis.specs.openapi.schemas import OpenApiSchema
@@ -37,8 +38,21 @@ from tests.incidents.factories import SPOT, report
 
 ROLES = ["anonymous", "resident", "coordinator", "admin"]
 EXAMPLES = 40  # per operation and role: about 1.5 minutes for the four roles
+
+
+@schemathesis.check
+def no_content_is_unlabelled(ctx: CheckContext, response: Response, case: Case[Any]) -> None:
+    """A 204 carries no body, so no Content-Type or Content-Length either (RFC 9110)."""
+    if response.status_code == 204:
+        assert response.content == b"", case.operation.label
+        assert not {"content-type", "content-length"} & set(response.headers), (
+            f"{case.operation.label}: 204 with {response.headers}"
+        )
+
+
 CHECKS = [
     schemathesis.checks.not_a_server_error,
+    no_content_is_unlabelled,
     response_schema_conformance,
     schemathesis.checks.status_code_conformance,
     schemathesis.checks.content_type_conformance,
@@ -141,3 +155,4 @@ def test_no_operation_answers_5xx_or_off_schema(
     methods = {"get", "put", "post", "delete", "patch"}
     document = world.app.openapi()["paths"].values()
     assert operations == sum(len(methods & set(item)) for item in document)
+
