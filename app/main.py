@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -162,7 +163,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if redis is not None:
                 await redis.aclose()
 
-    app = FastAPI(
+    # The docs pages load Swagger UI and ReDoc from the package's copies, served here
+    # under /static-offline-docs: FastAPI's own pages load them from a CDN, and so stay
+    # blank on a closed network.
+    app = FastAPIOffline(
         title="Neighbourwatch API",
         version="1.0.0",
         description=DESCRIPTION,
