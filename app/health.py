@@ -52,7 +52,22 @@ async def read_readiness(request: Request, response: Response) -> Health:
     return Health(status="ok", database="ok", schema_revision=revision)
 
 
-@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+_METRICS_EXAMPLE = """\
+# HELP nw_http_requests_total HTTP requests answered
+# TYPE nw_http_requests_total counter
+nw_http_requests_total{method="GET",route="/v1/alerts",status="200"} 1027.0
+"""
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"text/plain": {"schema": {"type": "string"}, "example": _METRICS_EXAMPLE}}
+        }
+    },
+)
 async def read_metrics(request: Request) -> Response:
     """Prometheus exposition of this process's metrics."""
     return Response(

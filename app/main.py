@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -51,8 +52,8 @@ log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 The API behind neighbourhood-watch mobile apps: accounts and devices, watch groups,
-citizen incident reports, geofenced alerts delivered by push and WebSocket, and
-integrations (Open311 GeoReport v2, CAP 1.2).
+citizen incident reports, geofenced alerts delivered by push and WebSocket, and public
+alerts as CAP 1.2 documents and an Atom feed.
 
 Errors are RFC 9457 problem documents (`application/problem+json`), except at the
 OAuth2 token endpoint, which answers as RFC 6749 §5.2. Lists are cursor-paginated.
@@ -166,7 +167,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if redis is not None:
                 await redis.aclose()
 
-    app = FastAPI(
+    # The docs pages load Swagger UI and ReDoc from the package's copies, served here
+    # under /static-offline-docs: FastAPI's own pages load them from a CDN, and so stay
+    # blank on a closed network.
+    app = FastAPIOffline(
         title="Neighbourwatch API",
         version="1.0.0",
         description=DESCRIPTION,

@@ -27,6 +27,11 @@ from app.problems import Problem, ProblemDetail
 
 log = logging.getLogger("app.access")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+# FastAPI renders a 204 through the route's JSON response class, which labels the empty
+# body `application/json`; a 204 (RFC 9110 §15.3.5) has no content to describe, and a
+# 304 none of its own. Stripped here, the outermost layer, so that no route can miss it.
+BODILESS_STATUSES = frozenset({204, 304})
+_ENTITY_HEADERS = frozenset({b"content-type", b"content-length"})
 
 
 def _trusted(address: str, proxies: Sequence[IPv4Network | IPv6Network]) -> bool:
@@ -141,10 +146,10 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"x-request-id", request_id.encode()),
-                ]
+                headers = message.get("headers", [])
+                if status in BODILESS_STATUSES:
+                    headers = [(k, v) for k, v in headers if k.lower() not in _ENTITY_HEADERS]
+                message["headers"] = [*headers, (b"x-request-id", request_id.encode())]
             await send(message)
 
         try:

@@ -16,6 +16,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
+from starlette.staticfiles import StaticFiles
 
 from app.logs import request_id_var
 
@@ -193,6 +195,34 @@ def _validation_problem(exc: RequestValidationError) -> Problem:
     )
 
 
+# The methods an `Allow` may name, in the order it names them.
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path.
+
+    Starlette's 405 names the methods of the first route that matched the path only, and
+    each of our operations is a route of its own (`GET` and `POST /v1/incidents` are two),
+    so its `Allow` left out the others that RFC 9110 §15.5.6 says it must list. Each
+    method is tried on the router as a request would be.
+    """
+    allowed = []
+    # From the top: below a mount, the scope's root path includes the mount's prefix.
+    top = request.scope.get("app_root_path", request.scope.get("root_path", ""))
+    for method in METHODS:
+        scope = {**request.scope, "method": method, "root_path": top}
+        for route in request.app.router.routes:
+            if route.matches(scope)[0] != Match.FULL:
+                continue
+            # A mount takes every method; StaticFiles then serves only these.
+            static = isinstance(route, Mount) and isinstance(route.app, StaticFiles)
+            if not static or method in ("GET", "HEAD"):
+                allowed.append(method)
+                break
+    return allowed
+
+
 def install(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Problem)
@@ -206,7 +236,12 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 404 and exc.detail == "Not Found":
             problem.detail = f"No route matches {request.url.path}."
         if exc.status_code == 405:
-            problem.detail = f"{request.method} is not allowed on {request.url.path}."
+            allowed = allowed_methods(request)
+            problem.detail = (
+                f"{request.method} is not allowed on {request.url.path}; "
+                f"allowed: {', '.join(allowed)}."
+            )
+            problem.headers["Allow"] = ", ".join(allowed)
         return problem_response(problem, request)
 
     async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -24,7 +24,10 @@ _BIDI = "\\u202a-\\u202e\\u2066-\\u2069"
 _MARKS = "\\u200e\\u200f\\u061c"
 _SEPARATORS = "\\u2028\\u2029"
 
-NAME_PATTERN = f"^[^{_CONTROLS}{_BIDI}{_MARKS}{_SEPARATORS}]*$"
+_REFUSED_IN_NAMES = f"{_CONTROLS}{_BIDI}{_MARKS}{_SEPARATORS}"
+# At least one character that is not white space: a request's surrounding white space is
+# stripped before the length is checked, so a blank name would be refused as empty.
+NAME_PATTERN = f"^[^{_REFUSED_IN_NAMES}]*[^{_REFUSED_IN_NAMES}\\s][^{_REFUSED_IN_NAMES}]*$"
 LONG_TEXT_PATTERN = f"^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f{_BIDI}]*$"
 _NAME = re.compile(NAME_PATTERN)
 _LONG_TEXT = re.compile(LONG_TEXT_PATTERN)

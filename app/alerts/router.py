@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import Header, Request, Response, status
+from fastapi import Request, Response, status
 from sqlalchemy import select
 from sqlmodel import col
 
@@ -37,7 +37,7 @@ from app.groups.models import Group
 from app.pagination import CursorParam, LimitParam, Page
 from app.problems import not_found
 from app.ratelimit import HOUR, Rate
-from app.routing import make_router, problem_responses
+from app.routing import make_router, negotiate, problem_responses
 from app.settings import Settings
 
 router = make_router(prefix="/v1", tags=["alerts"], responses=problem_responses(401))
@@ -53,7 +53,43 @@ def _alert_rate(settings: Settings, user: User) -> Rate:
 
 # Issuing and updating an alert both push to an area: one count per issuer.
 ALERTS_LIMIT = rate_limit("alerts", _alert_rate, "alerts and alert updates")
-_CAP_CONTENT = {CAP_MEDIA_TYPE: {"schema": {"type": "string"}}}
+# Abridged: the documents validate against the OASIS CAP 1.2 schema (tests/alerts/test_cap).
+_CAP_EXAMPLE = """\
+<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
+  <identifier>urn:uuid:5f0c2a7e-3b1d-4c8e-9f6a-1d2e3f4a5b6c</identifier>
+  <sender>neighbourwatch.example.org</sender>
+  <sent>2026-11-23T21:40:00+00:00</sent>
+  <status>Actual</status>
+  <msgType>Alert</msgType>
+  <scope>Public</scope>
+  <info>
+    <category>Security</category>
+    <event>Burglary</event>
+    <urgency>Expected</urgency>
+    <severity>Moderate</severity>
+    <certainty>Likely</certainty>
+    <expires>2026-11-24T09:00:00+00:00</expires>
+    <headline>Sheds broken into on Elm Street</headline>
+    <area>
+      <areaDesc>Elm Street Watch</areaDesc>
+      <circle>51.508,-0.1281 0.8</circle>
+    </area>
+  </info>
+</alert>
+"""
+_CAP_CONTENT = {CAP_MEDIA_TYPE: {"schema": {"type": "string"}, "example": _CAP_EXAMPLE}}
+_ATOM_EXAMPLE = """\
+<feed xmlns="http://www.w3.org/2005/Atom">
+  <title>Neighbourwatch public alerts</title>
+  <updated>2026-11-23T21:40:00Z</updated>
+  <entry>
+    <title>Sheds broken into on Elm Street</title>
+    <link href="/v1/cap/alerts/5f0c2a7e-3b1d-4c8e-9f6a-1d2e3f4a5b6c"
+      type="application/cap+xml"/>
+    <updated>2026-11-23T21:40:00Z</updated>
+  </entry>
+</feed>
+"""
 
 
 @places_router.get("/places", response_model=Page[PlaceRead])
@@ -79,17 +115,21 @@ async def create_place(data: PlaceCreate, user: CurrentUser, session: SessionDep
 async def update_place(
     place_id: uuid.UUID, data: PlaceUpdate, user: CurrentUser, session: SessionDep
 ) -> PlaceRead:
+    """Change one of the caller's places: its label, point or radius."""
     place = await places_service.update_place(session, user, place_id, data)
     return places_service.place_read(place)
 
 
 @places_router.delete("/places/{place_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_place(place_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> None:
+    """Stop watching a place: alerts that would reach the caller only through it no
+    longer do."""
     await places_service.delete_place(session, user, place_id)
 
 
 @places_router.get("/preferences", response_model=PreferencesRead)
 async def read_preferences(user: CurrentUser, session: SessionDep) -> PreferencesRead:
+    """The caller's alert preferences; the defaults until they set any."""
     return await places_service.get_preferences(session, user)
 
 
@@ -157,14 +197,13 @@ async def read_alert(
     caller: AlertsReader,
     session: SessionDep,
     request: Request,
-    accept: Annotated[str | None, Header()] = None,
 ) -> AlertDetail | Response:
     """The alert; with `Accept: application/cap+xml`, as a CAP 1.2 document. For a
     recipient, `why`: which of their places (or, with none, groups) it touched, whether
     it came silently and why (quiet hours, with the window), and what of their
     preferences an `extreme` alert overrode. API clients with `alerts:read` read what
     they may list."""
-    if accept and CAP_MEDIA_TYPE in accept:
+    if negotiate(request, "application/json", CAP_MEDIA_TYPE) == CAP_MEDIA_TYPE:
         return await _cap_response(session, request, alert)
     reason = await why(session, caller, alert) if isinstance(caller, User) else None
     return AlertDetail(**service.to_read(alert).model_dump(), why=reason)
@@ -244,7 +283,13 @@ def _public(alert: Alert | None) -> bool:
 @cap_router.get(
     "/alerts.atom",
     response_class=Response,
-    responses={200: {"content": {"application/atom+xml": {}}}},
+    responses={
+        200: {
+            "content": {
+                "application/atom+xml": {"schema": {"type": "string"}, "example": _ATOM_EXAMPLE}
+            }
+        }
+    },
 )
 async def read_cap_feed(session: SessionDep, request: Request) -> Response:
     """Atom feed of active, actual, public alerts, each linking to its CAP document."""

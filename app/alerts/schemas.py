@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
 
 from pydantic import (
     AnyHttpUrl,
     BaseModel,
+    ConfigDict,
     Field,
     RootModel,
     field_validator,
@@ -18,13 +19,20 @@ from app.alerts.models import AckKind, AlertStatus, Certainty, MsgType, Severity
 from app.auth.schemas import TimeZone
 from app.categories import Category
 from app.geo.schemas import Area, PointGeometry
-from app.schemas import Instant, RequestModel, ResponseModel
+from app.schemas import Instant, NotNull, RequestModel, ResponseModel
 from app.text import LongText, Name
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-Label = Annotated[Name, Field(max_length=80)]
-Title = Annotated[Name, Field(max_length=120)]
-Body = Annotated[LongText, Field(min_length=1, max_length=4000)]
+Label = Annotated[Name, Field(max_length=80, examples=["Home"])]
+Title = Annotated[Name, Field(max_length=120, examples=["Sheds broken into on Elm Street"])]
+Body = Annotated[
+    LongText,
+    Field(
+        min_length=1,
+        max_length=4000,
+        examples=["Three sheds were forced last night. Lock yours and report anything odd."],
+    ),
+]
 
 
 class PlaceCreate(RequestModel):
@@ -42,14 +50,33 @@ class PlaceUpdate(RequestModel):
 class PlaceRead(ResponseModel):
     id: uuid.UUID
     label: str
-    location: dict[str, Any]
+    location: PointGeometry
     radius_m: float
     created_at: datetime
 
 
+# An alert is for what is happening now: it expires within a week of being issued.
+MAX_LIFETIME = timedelta(days=7)
+EXPIRY = (
+    f"RFC 3339 date-time with an offset: in the future, at most {MAX_LIFETIME.days} days "
+    "after the request (422 otherwise)"
+)
+
+
 class QuietHours(BaseModel):
-    start: str = Field(examples=["22:00"], description="HH:MM, local time")
-    end: str = Field(examples=["07:00"], description="HH:MM; may be earlier than start")
+    # Also part of a request body, which refuses unknown fields.
+    model_config = ConfigDict(extra="forbid")
+
+    start: str = Field(
+        examples=["22:00"],
+        description="HH:MM, local time",
+        json_schema_extra={"pattern": _HHMM.pattern},
+    )
+    end: str = Field(
+        examples=["07:00"],
+        description="HH:MM; may be earlier than start",
+        json_schema_extra={"pattern": _HHMM.pattern},
+    )
     timezone: TimeZone
 
     @field_validator("start", "end")
@@ -75,6 +102,9 @@ class PreferencesRead(ResponseModel):
 class Action(BaseModel):
     """A concrete thing residents can do: lock sheds, check on a neighbour…"""
 
+    # Also part of a request body, which refuses unknown fields.
+    model_config = ConfigDict(extra="forbid")
+
     text: Annotated[Name, Field(max_length=200)]
     url: AnyHttpUrl | None = None
 
@@ -88,7 +118,7 @@ class AlertCreate(RequestModel):
     certainty: Certainty = Certainty.likely
     area: Area | None = Field(default=None, description="Defaults to the group's area")
     group_id: uuid.UUID | None = None
-    expires_at: Instant
+    expires_at: Annotated[Instant, Field(description=EXPIRY)]
     actions: Annotated[list[Action], Field(max_length=10)] = []
     status: AlertStatus = AlertStatus.actual
 
@@ -100,15 +130,17 @@ class AlertCreate(RequestModel):
 
 
 class AlertUpdate(RequestModel):
-    title: Title | None = None
-    body: Body | None = None
-    category: Category | None = None
-    severity: Severity | None = None
-    urgency: Urgency | None = None
-    certainty: Certainty | None = None
-    area: Area | None = None
-    expires_at: Instant | None = None
-    actions: Annotated[list[Action], Field(max_length=10)] | None = None
+    """What changes; a member left out stays as it was, and none may be null."""
+
+    title: NotNull[Title] = None
+    body: NotNull[Body] = None
+    category: NotNull[Category] = None
+    severity: NotNull[Severity] = None
+    urgency: NotNull[Urgency] = None
+    certainty: NotNull[Certainty] = None
+    area: NotNull[Area] = None
+    expires_at: NotNull[Annotated[Instant, Field(description=EXPIRY)]] = None
+    actions: NotNull[Annotated[list[Action], Field(max_length=10)]] = None
 
 
 class AlertCancel(RequestModel):
@@ -137,7 +169,7 @@ class AlertRead(ResponseModel):
     certainty: Certainty
     status: AlertStatus
     exercise: bool = Field(description="True for an exercise: say so wherever it is shown")
-    area: dict[str, Any]
+    area: Area
     group_id: uuid.UUID | None
     actions: list[Action]
     issued_at: datetime

@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import Select, func, or_, select
@@ -23,6 +23,7 @@ from app.alerts import places as places_service
 from app.alerts.models import Ack, AckKind, Alert, AlertStatus, MsgType
 from app.alerts.recipients import resolve_chain_recipients
 from app.alerts.schemas import (
+    MAX_LIFETIME,
     AckCounts,
     Action,
     AlertCreate,
@@ -35,6 +36,7 @@ from app.alerts.schemas import (
 from app.auth.models import Role, User
 from app.db import utcnow
 from app.geo.index import index_for
+from app.geo.schemas import MAX_RADIUS_M, MIN_RADIUS_M
 from app.geo.shapes import Shape, contains, from_geojson, intersects
 from app.geo.validation import AreaLimits, check_at_least, checked_area
 from app.groups import service as groups_service
@@ -44,7 +46,6 @@ from app.problems import Problem, conflict, forbidden, invalid, not_found
 from app.settings import Settings
 
 GEO_COLLECTION = "alert"
-MAX_LIFETIME = timedelta(days=7)
 EVENT = {
     MsgType.alert: "alert.issued",
     MsgType.update: "alert.updated",
@@ -53,7 +54,7 @@ EVENT = {
 
 
 def area_limits(settings: Settings) -> AreaLimits:
-    return AreaLimits(min_radius_m=25, max_radius_m=50_000, max_area_km2=settings.max_area_km2)
+    return AreaLimits(MIN_RADIUS_M, MAX_RADIUS_M, settings.max_area_km2)
 
 
 def check_coordinator_reach(
@@ -111,7 +112,7 @@ def _check_expiry(expires_at: datetime) -> None:
     if expires_at <= now:
         raise invalid("expires_at", "must be in the future")
     if expires_at > now + MAX_LIFETIME:
-        raise invalid("expires_at", "must be at most 7 days ahead")
+        raise invalid("expires_at", f"must be at most {MAX_LIFETIME.days} days ahead")
 
 
 async def _authorise(

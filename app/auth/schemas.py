@@ -4,13 +4,21 @@ import re
 import uuid
 import zoneinfo
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, EmailStr, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    EmailStr,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+)
 
 from app.auth.models import Role
 from app.auth.passwords import MIN_LENGTH, check_password
-from app.geo.schemas import Area
+from app.geo.schemas import JurisdictionArea
+from app.openapi import named_schema
 from app.schemas import NotNull, RequestModel, ResponseModel
 from app.text import Name
 
@@ -18,8 +26,13 @@ from app.text import Name
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
+# The zones of the tz database this process reads; the document lists the same ones, so
+# that a client (or schemathesis) picks only names the server takes.
+ZONES = frozenset(zoneinfo.available_timezones())
+
+
 def _timezone(value: str) -> str:
-    if value not in zoneinfo.available_timezones():
+    if value not in ZONES:
         raise ValueError("must be an IANA time zone such as Europe/London")
     return value
 
@@ -27,7 +40,20 @@ def _timezone(value: str) -> str:
 DisplayName = Annotated[Name, Field(max_length=80)]
 Locale = Annotated[str, Field(max_length=35, pattern=_LOCALE.pattern, examples=["en-GB"])]
 TimeZone = Annotated[
-    str, Field(max_length=64, examples=["Europe/London"]), AfterValidator(_timezone)
+    str,
+    Field(max_length=64),
+    AfterValidator(_timezone),
+    WithJsonSchema(
+        named_schema(
+            "TimeZone",
+            {
+                "type": "string",
+                "description": "An IANA time zone",
+                "enum": sorted(ZONES),
+                "examples": ["Europe/London"],
+            },
+        )
+    ),
 ]
 # NIST SP 800-63B: at least 8 characters, long passphrases allowed, no composition rules,
 # not a common password. Never stripped: sign-in compares the password exactly as typed.
@@ -61,21 +87,19 @@ class UserRead(ResponseModel):
     role: Role
     locale: str | None = None
     timezone: str | None = None
-    jurisdiction: dict[str, Any] | None = Field(
-        default=None, description="An agency user's area (GeoJSON)"
-    )
+    jurisdiction: JurisdictionArea | None = Field(default=None, description="An agency user's area")
     created_at: datetime
 
 
 class MeUpdate(RequestModel):
-    display_name: DisplayName | None = None
+    display_name: NotNull[DisplayName] = None
     locale: Locale | None = None
     timezone: TimeZone | None = None
 
 
 class AdminUserUpdate(RequestModel):
     role: NotNull[Role] = None
-    jurisdiction: Area | None = None
+    jurisdiction: JurisdictionArea | None = None
 
 
 class LogoutRequest(RequestModel):

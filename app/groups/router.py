@@ -7,6 +7,7 @@ from fastapi import Path, Query, Request, Response, status
 
 from app.auth.deps import CurrentUser, rate_limit
 from app.db import SessionDep
+from app.geo.schemas import NEAR_PATTERN
 from app.groups import service
 from app.groups.deps import GroupFromPath
 from app.groups.models import MembershipStatus
@@ -55,7 +56,7 @@ def _parse_near(near: str | None) -> tuple[float, float] | None:
     "/groups",
     status_code=status.HTTP_201_CREATED,
     response_model=GroupRead,
-    responses=problem_responses(429),
+    responses=problem_responses(409, 429),
     dependencies=[
         rate_limit("groups", lambda s, _: Rate(s.groups_per_user_per_day, DAY), "new groups")
     ],
@@ -73,7 +74,12 @@ async def list_groups(
     user: CurrentUser,
     session: SessionDep,
     near: Annotated[
-        str | None, Query(description="`lon,lat`: groups whose area touches this circle")
+        str | None,
+        Query(
+            pattern=NEAR_PATTERN,
+            description="`lon,lat` in decimal degrees: groups whose area touches this circle",
+            examples=["-0.1276,51.5072"],
+        ),
     ] = None,
     radius_m: Annotated[float, Query(ge=0, le=50_000)] = 2_000,
     q: Annotated[str | None, Query(max_length=100, description="Text in the name")] = None,
@@ -94,6 +100,8 @@ async def list_groups(
 
 @router.get("/groups/{group_id}", response_model=GroupRead)
 async def read_group(access: GroupFromPath, session: SessionDep) -> GroupRead:
+    """A group the caller can see: public, or one they belong to; with their role and
+    membership status in it."""
     return await service.read_group(session, access)
 
 

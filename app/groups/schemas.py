@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -15,11 +15,11 @@ from app.groups.models import (
     Verification,
     Visibility,
 )
-from app.schemas import RequestModel, ResponseModel
+from app.schemas import NotNull, RequestModel, ResponseModel
 from app.text import LongText, Name
 
 Description = Annotated[LongText, Field(max_length=2000)]
-GroupName = Annotated[Name, Field(max_length=120)]
+GroupName = Annotated[Name, Field(max_length=120, examples=["Elm Street Watch"])]
 
 
 class GroupCreate(RequestModel):
@@ -31,18 +31,21 @@ class GroupCreate(RequestModel):
 
 
 class GroupUpdate(RequestModel):
-    name: GroupName | None = None
+    """What changes; a member left out stays as it was. Only `description` may be null
+    (removed)."""
+
+    name: NotNull[GroupName] = None
     description: Description | None = None
-    area: Area | None = None
-    visibility: Visibility | None = None
-    join_policy: JoinPolicy | None = None
+    area: NotNull[Area] = None
+    visibility: NotNull[Visibility] = None
+    join_policy: NotNull[JoinPolicy] = None
 
 
 class GroupRead(ResponseModel):
     id: uuid.UUID
     name: str
     description: str | None
-    area: dict[str, Any] = Field(description="GeoJSON Polygon, MultiPolygon or circle")
+    area: Area
     visibility: Visibility
     join_policy: JoinPolicy
     member_count: int = Field(description="Active members")
@@ -114,7 +117,7 @@ class VerificationRequestCreate(RequestModel):
 class VerificationGroup(ResponseModel):
     id: uuid.UUID
     name: str
-    area: dict[str, Any] = Field(description="GeoJSON Polygon, MultiPolygon or circle")
+    area: Area
     member_count: int
 
 

@@ -28,6 +28,7 @@ from app.auth.models import Role, User
 from app.auth.names import display_names
 from app.db import utcnow
 from app.geo.index import index_for
+from app.geo.schemas import MAX_RADIUS_M, MIN_RADIUS_M
 from app.geo.shapes import Circle, contains, from_geojson
 from app.geo.validation import AreaLimits, checked_area
 from app.groups.models import (
@@ -69,10 +70,10 @@ def area_limits(settings: Settings, user: User) -> AreaLimits:
     """A resident's group is unverified when its area is set, so it gets the smaller size
     (for a circle, the radius of a disk of that size)."""
     if user.role in (Role.agency, Role.admin):
-        return AreaLimits(min_radius_m=25, max_radius_m=50_000, max_area_km2=settings.max_area_km2)
+        return AreaLimits(MIN_RADIUS_M, MAX_RADIUS_M, settings.max_area_km2)
     largest = settings.max_unverified_area_km2
     radius = math.floor(math.sqrt(largest * 1e6 / math.pi))
-    return AreaLimits(min_radius_m=25, max_radius_m=min(50_000, radius), max_area_km2=largest)
+    return AreaLimits(MIN_RADIUS_M, min(MAX_RADIUS_M, radius), largest)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime, time
 from typing import Annotated
 
 from fastapi import Header, Query, Request, Response, UploadFile, status
@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from app.auth.deps import AccessClaimsDep, CurrentUser, rate_limit
 from app.categories import LABELS, Category
 from app.db import SessionDep
+from app.geo.schemas import BBOX_PATTERN
 from app.groups.deps import GroupFromPath
 from app.incidents import service
 from app.incidents.intake import ReportIntake
@@ -20,6 +21,7 @@ from app.incidents.schemas import (
     CategoryRead,
     GroupStats,
     IncidentCreate,
+    IncidentFeatureCollection,
     IncidentRead,
     StatusChangeRead,
     TransitionRequest,
@@ -27,10 +29,11 @@ from app.incidents.schemas import (
     UpdateRead,
 )
 from app.middleware import client_address
+from app.openapi import component
 from app.pagination import CursorParam, LimitParam, Page
 from app.problems import Problem, forbidden, invalid, not_found
 from app.ratelimit import HOUR, Rate
-from app.routing import make_router, problem_responses
+from app.routing import make_router, negotiate, problem_responses
 
 router = make_router(prefix="/v1", tags=["incidents"], responses=problem_responses(401))
 GEOJSON = "application/geo+json"
@@ -44,6 +47,17 @@ class MediaRead(BaseModel):
     width: int
     height: int
     url: str
+
+
+BBoxParam = Annotated[
+    str | None,
+    Query(
+        pattern=BBOX_PATTERN,
+        description="`minlon,minlat,maxlon,maxlat` in decimal degrees, each min at most its "
+        "max (a box across the antimeridian is not supported)",
+        examples=["-0.15,51.49,-0.10,51.52"],
+    ),
+]
 
 
 def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
@@ -86,24 +100,34 @@ async def submit_incident(
 
 
 @router.get(
-    "/incidents", response_model=Page[IncidentRead], responses={200: {"content": {GEOJSON: {}}}}
+    "/incidents",
+    response_model=Page[IncidentRead],
+    responses={
+        200: {
+            "description": "A page of reports: JSON, or with `Accept: application/geo+json` "
+            "a GeoJSON FeatureCollection",
+            "content": {GEOJSON: {"schema": component(IncidentFeatureCollection)}},
+        },
+        **problem_responses(404),
+    },
 )
 async def list_incidents(
     user: CurrentUser,
     session: SessionDep,
-    group_id: uuid.UUID | None = None,
-    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat")] = None,
+    request: Request,
+    group_id: Annotated[
+        uuid.UUID | None,
+        Query(description="Reports inside this group's area; 404 if you cannot see the group"),
+    ] = None,
+    bbox: BBoxParam = None,
     category: Category | None = None,
     status_filter: Annotated[IncidentStatus | None, Query(alias="status")] = None,
     since: Annotated[date | None, Query(description="Reported on or after this day")] = None,
     limit: LimitParam = 50,
     cursor: CursorParam = None,
-    accept: Annotated[str | None, Header()] = None,
 ) -> Page[IncidentRead] | JSONResponse:
-    """Reports the caller may see, newest first; `Accept: application/geo+json` gives a
-    FeatureCollection for a map."""
-    from datetime import UTC, datetime, time
-
+    """Reports the caller may see, newest first. `Accept: application/geo+json` gives the
+    page as a GeoJSON FeatureCollection, for a map."""
     filters = service.IncidentFilters(
         group_id=group_id,
         bbox=_bbox(bbox),
@@ -112,22 +136,9 @@ async def list_incidents(
         since=datetime.combine(since, time(), UTC) if since else None,
     )
     page = await service.list_incidents(session, user, filters, limit, cursor)
-    if accept and GEOJSON in accept:
-        features = []
-        for item in page.items:
-            properties = item.model_dump(mode="json", exclude={"location"})
-            features.append(
-                {
-                    "type": "Feature",
-                    "id": str(item.id),
-                    "geometry": item.location,
-                    "properties": properties,
-                }
-            )
-        return JSONResponse(
-            {"type": "FeatureCollection", "features": features, "next_cursor": page.next_cursor},
-            media_type=GEOJSON,
-        )
+    if negotiate(request, "application/json", GEOJSON) == GEOJSON:
+        collection = IncidentFeatureCollection.of(page.items, page.next_cursor)
+        return JSONResponse(collection.model_dump(mode="json"), media_type=GEOJSON)
     return page
 
 
@@ -135,6 +146,8 @@ async def list_incidents(
 async def read_incident(
     incident_id: uuid.UUID, user: CurrentUser, session: SessionDep
 ) -> IncidentRead:
+    """One report the caller may see, its location and reporter shown as the caller may
+    see them (exact or snapped; named or not)."""
     incident, viewer = await service.load_incident(session, user, incident_id)
     return await service.incident_read(session, incident, viewer)
 
@@ -197,6 +210,7 @@ async def list_incident_updates(
     limit: LimitParam = 50,
     cursor: CursorParam = None,
 ) -> Page[UpdateRead]:
+    """Sightings and follow-ups on a report the caller may see, newest first."""
     incident, viewer = await service.load_incident(session, user, incident_id)
     return await service.list_updates(session, incident, viewer, limit, cursor)
 

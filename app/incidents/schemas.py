@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.categories import Category
 from app.geo.schemas import PointGeometry
@@ -15,7 +15,10 @@ from app.text import LongText, Name
 
 class IncidentCreate(RequestModel):
     category: Category
-    description: Annotated[LongText, Field(min_length=1, max_length=4000)]
+    description: Annotated[
+        LongText,
+        Field(min_length=1, max_length=4000, examples=["Shed door forced, bike taken."]),
+    ]
     occurred_at: Instant
     location: PointGeometry
     accuracy_m: Annotated[float, Field(ge=0, le=10_000)] | None = None
@@ -30,21 +33,17 @@ class IncidentCreate(RequestModel):
 
 class Reporter(BaseModel):
     id: uuid.UUID | None = Field(default=None, description="Only for the reporter and moderators")
-    display_name: str
+    display_name: str = Field(examples=["Ann B."])
 
 
-class IncidentRead(ResponseModel):
+class IncidentProperties(ResponseModel):
+    """An incident without its location: the `properties` of its GeoJSON Feature."""
+
     id: uuid.UUID
     category: Category
-    description: str
+    description: str = Field(examples=["Shed door forced, bike taken."])
     occurred_at: datetime
     reported_at: datetime
-    location: dict[str, Any] = Field(
-        description="Exact for the reporter and moderators (a verified group's coordinators, "
-        "for reports since its verification; agency officers whose jurisdiction holds it; "
-        "admins); snapped to a ~250 m grid for others, and for everyone once the report is "
-        "older than the retention period (NW_EXACT_LOCATION_DAYS)"
-    )
     location_exact: bool = Field(
         description="Whether `location` is the exact point reported: false for the snapped "
         "point, which is all that is kept of it after the retention period"
@@ -58,6 +57,60 @@ class IncidentRead(ResponseModel):
         "whose jurisdiction holds the report, and admins",
     )
     police_reference: str | None = None
+
+
+LOCATION_SHOWN = (
+    "Exact for the reporter and moderators (a verified group's coordinators, for reports "
+    "since its verification; agency officers whose jurisdiction holds it; admins); snapped "
+    "to a ~250 m grid for others, and for everyone once the report is older than the "
+    "retention period (NW_EXACT_LOCATION_DAYS)"
+)
+
+
+class IncidentRead(IncidentProperties):
+    location: PointGeometry = Field(description=LOCATION_SHOWN)
+
+
+# An answer always has its `type`: the schema says so although the model defaults it.
+_ANSWER = ConfigDict(json_schema_serialization_defaults_required=True)
+
+
+class IncidentFeature(BaseModel):
+    """An incident as a GeoJSON Feature (RFC 7946 §3.2)."""
+
+    model_config = _ANSWER
+
+    type: Literal["Feature"] = "Feature"
+    id: uuid.UUID
+    geometry: PointGeometry = Field(description=LOCATION_SHOWN)
+    properties: IncidentProperties
+
+
+class IncidentFeatureCollection(BaseModel):
+    """A page of incidents as a GeoJSON FeatureCollection (RFC 7946 §3.3), for a map;
+    `next_cursor` is a foreign member, as in the JSON page."""
+
+    model_config = _ANSWER
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[IncidentFeature]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page")
+
+    @classmethod
+    def of(cls, items: list[IncidentRead], next_cursor: str | None) -> IncidentFeatureCollection:
+        return cls(
+            features=[
+                IncidentFeature(
+                    id=item.id,
+                    geometry=item.location,
+                    properties=IncidentProperties.model_validate(
+                        item.model_dump(exclude={"location"})
+                    ),
+                )
+                for item in items
+            ],
+            next_cursor=next_cursor,
+        )
 
 
 class TransitionRequest(RequestModel):

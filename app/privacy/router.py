@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
-from typing import IO, Annotated
+from typing import IO
 
-from fastapi import Header, Request, Response, status
+from fastapi import Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,7 +26,7 @@ from app.privacy.schemas import EraseRequest, Export
 from app.problems import Problem, conflict, forbidden, not_found, unauthenticated
 from app.ratelimit import DAY, Rate
 from app.realtime.hub import Hub
-from app.routing import make_router, problem_responses
+from app.routing import make_router, negotiate, problem_responses
 
 router = make_router(prefix="/v1", tags=["your data"])
 
@@ -58,9 +58,7 @@ async def _caller(request: Request, claims: AccessClaims) -> User:
     return user
 
 
-async def _answer(
-    request: Request, claims: AccessClaims, accept: str | None, user_id: uuid.UUID | None
-) -> Response:
+async def _answer(request: Request, claims: AccessClaims, user_id: uuid.UUID | None) -> Response:
     """Built in a read-only session: an export takes seconds for a busy account, and on
     SQLite a request session would hold every writer back meanwhile."""
     caller = await _caller(request, claims)
@@ -78,7 +76,7 @@ async def _answer(
         photos = await export.photos_of(session, user)
     name = f"neighbourwatch-export-{document.generated_at:%Y-%m-%d}"
     headers = {"Cache-Control": "no-store"}
-    if accept is not None and ZIP in accept:
+    if negotiate(request, "application/json", ZIP) == ZIP:
         store: MediaStore = request.app.state.media_store
         file = await asyncio.to_thread(export.write_zip, document, photos, store.load)
         headers["Content-Disposition"] = f'attachment; filename="{name}.zip"'
@@ -91,12 +89,11 @@ async def _answer(
 async def export_my_data(
     claims: AccessClaimsDep,
     request: Request,
-    accept: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Everything Neighbourwatch holds about the caller (UK GDPR art. 15 and 20), as one
     JSON document; with `Accept: application/zip`, a ZIP of that document and the photos.
     At most NW_EXPORTS_PER_USER_PER_DAY a day."""
-    return await _answer(request, claims, accept, None)
+    return await _answer(request, claims, None)
 
 
 @router.get(
@@ -109,11 +106,10 @@ async def export_user_data(
     user_id: uuid.UUID,
     claims: AccessClaimsDep,
     request: Request,
-    accept: Annotated[str | None, Header()] = None,
 ) -> Response:
     """The same export of another account (admin only): a subject access request made
     through the controller. Counts against the admin's NW_EXPORTS_PER_USER_PER_DAY."""
-    return await _answer(request, claims, accept, user_id)
+    return await _answer(request, claims, user_id)
 
 
 async def _reauthenticate(

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
 from app.alerts.schemas import AlertRead
+from app.geo.schemas import JurisdictionArea, PointGeometry
 from app.schemas import RequestModel, ResponseModel
 
 
@@ -43,7 +44,7 @@ class ExportAccount(ResponseModel):
     role: str
     locale: str | None
     timezone: str | None
-    jurisdiction: dict[str, Any] | None
+    jurisdiction: JurisdictionArea | None
     firebase_uid: str | None = Field(description="The linked Firebase Auth user, if any")
     created_at: datetime
     updated_at: datetime
@@ -74,7 +75,7 @@ class ExportDevice(ResponseModel):
 class ExportPlace(ResponseModel):
     id: uuid.UUID
     label: str
-    location: dict[str, Any] = Field(description="GeoJSON Point, exact")
+    location: PointGeometry = Field(description="Exact")
     radius_m: float
     created_at: datetime
     updated_at: datetime
@@ -153,8 +154,8 @@ class ExportReport(ResponseModel):
     description: str
     occurred_at: datetime
     reported_at: datetime
-    location: dict[str, Any] = Field(description="GeoJSON Point, exact (as kept)")
-    location_shown: dict[str, Any] = Field(description="The snapped point others see")
+    location: PointGeometry = Field(description="Exact (as kept)")
+    location_shown: PointGeometry = Field(description="The snapped point others see")
     accuracy_m: float | None
     anonymous: bool
     status: str
