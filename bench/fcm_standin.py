@@ -28,8 +28,9 @@ from typing import Any
 
 import jwt
 import uvloop
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.fakes.fcm import write_service_account
 
 PROJECT = "nw-bench"
 CLIENT_EMAIL = f"push@{PROJECT}.iam.gserviceaccount.com"
@@ -156,24 +157,6 @@ class Http(asyncio.Protocol):
         return _response("200 OK", json.dumps(answer).encode())
 
 
-def service_account(key: rsa.RSAPrivateKey, base: str, path: Path) -> None:
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    info = {
-        "type": "service_account",
-        "project_id": PROJECT,
-        "private_key_id": "standin-key-1",
-        "private_key": pem,
-        "client_email": CLIENT_EMAIL,
-        "client_id": "1",
-        "token_uri": f"{base}/token",
-    }
-    path.write_text(json.dumps(info))
-
-
 async def serve(credentials: Path, port: int) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     counts = Counts()
@@ -184,7 +167,7 @@ async def serve(credentials: Path, port: int) -> None:
     )
     bound = server.sockets[0].getsockname()[1]
     box["base"] = f"http://127.0.0.1:{bound}"
-    service_account(key, box["base"], credentials)
+    write_service_account(credentials, key, PROJECT, CLIENT_EMAIL, f"{box['base']}/token")
     print(box["base"], flush=True)
     async with server:
         await server.serve_forever()

@@ -32,13 +32,10 @@ from sqlalchemy import insert
 from app.db import create_engine, create_sessionmaker, utcnow
 from app.evidence.importer import BATCH, import_files
 from app.evidence.models import PoliceCrime
+from app.evidence.police_data import CSV_HEADER
 from app.settings import Settings
 from bench.common import scratch_database
 
-HEADER = (
-    "Crime ID,Month,Reported by,Falls within,Longitude,Latitude,Location,LSOA code,"
-    "LSOA name,Crime type,Last outcome category,Context\n"
-)
 TYPES = ["Anti-social behaviour", "Burglary", "Vehicle crime", "Violence and sexual offences",
          "Other theft", "Shoplifting", "Criminal damage and arson", "Public order"]  # fmt: skip
 FORCE = "Metropolitan Police Service"
@@ -47,7 +44,7 @@ FORCE = "Metropolitan Police Service"
 def generate(path: Path, rows: int, seed: int = 7) -> None:
     rng = random.Random(seed)
     with path.open("w") as out:
-        out.write(HEADER)
+        out.write(CSV_HEADER)
         for i in range(rows):
             month = f"2024-{i % 12 + 1:02d}"
             crime_id = "" if i % 5 == 0 else uuid.UUID(int=rng.getrandbits(128)).hex

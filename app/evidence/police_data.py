@@ -58,6 +58,11 @@ API_CATEGORIES: dict[str, Category] = {
     "violent-crime": Category.violence,
     "other-crime": Category.other,
 }
+# The bulk download's header line, and the columns the import cannot do without.
+CSV_HEADER = (
+    "Crime ID,Month,Reported by,Falls within,Longitude,Latitude,Location,LSOA code,"
+    "LSOA name,Crime type,Last outcome category,Context\n"
+)
 CSV_COLUMNS = ("Month", "Longitude", "Latitude", "Crime type")
 _READ = 64 * 1024
 

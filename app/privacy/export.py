@@ -169,10 +169,6 @@ async def build(session: AsyncSession, user: User) -> Export:
         session,
         select(Alert).where(col(Alert.issuer_id) == user.id).order_by(col(Alert.issued_at)),
     )
-    pushes = await _all(
-        session,
-        select(Delivery).where(col(Delivery.user_id) == user.id).order_by(col(Delivery.created_at)),
-    )
     logged = await _all(
         session,
         select(LoggedEvent)
@@ -262,7 +258,9 @@ async def build(session: AsyncSession, user: User) -> Export:
         ),
         alerts_issued=[alerts_service.to_read(a) for a in issued],
         deliveries=ExportDeliveries(
-            push=[ExportPush.model_validate(d, from_attributes=True) for d in pushes],
+            push=await _owned(
+                session, ExportPush, Delivery, col(Delivery.user_id), user, col(Delivery.created_at)
+            ),
             realtime=[
                 ExportRealtime(
                     seq=e.user_seq,

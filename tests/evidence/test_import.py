@@ -15,9 +15,10 @@ from sqlmodel import col
 
 from app.evidence.importer import COLLECTION, import_files
 from app.evidence.models import PoliceCrime
+from app.evidence.police_data import CSV_HEADER
 from app.geo.index import index_for
 from app.geo.shapes import Circle
-from tests.evidence.test_police_data import API, CSV, HEADER
+from tests.evidence.test_police_data import API, CSV
 
 ROOT = Path(__file__).resolve().parents[2]
 MET = "Metropolitan Police Service"
@@ -29,7 +30,7 @@ def month_file(path: Path, month: str, rows: int, force: str = MET) -> Path:
         f"E01000001,X,Burglary,,\n"
         for i in range(rows)
     ]
-    path.write_text(HEADER + "".join(lines))
+    path.write_text(CSV_HEADER + "".join(lines))
     return path
 
 

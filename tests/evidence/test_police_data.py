@@ -14,6 +14,7 @@ from app.categories import Category
 from app.evidence.police_data import (
     API_CATEGORIES,
     CRIME_TYPES,
+    CSV_HEADER,
     Skipped,
     category_of,
     read,
@@ -21,11 +22,7 @@ from app.evidence.police_data import (
     read_json,
 )
 
-HEADER = (
-    "Crime ID,Month,Reported by,Falls within,Longitude,Latitude,Location,LSOA code,"
-    "LSOA name,Crime type,Last outcome category,Context\n"
-)
-CSV = HEADER + (
+CSV = CSV_HEADER + (
     ",2024-01,Metropolitan Police Service,Metropolitan Police Service,-0.120001,51.501234,"
     "On or near Parking Area,E01000001,City of London 001A,Anti-social behaviour,,\n"
     "9f4c2a,2024-01,Metropolitan Police Service,Metropolitan Police Service,-0.121,51.502,"

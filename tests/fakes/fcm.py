@@ -74,6 +74,29 @@ _RESERVED_DATA = {"from", "notification", "message_type"}
 CUT = 0  # the status logged for a send whose connection was closed unanswered
 
 
+def write_service_account(
+    path: Path, key: rsa.RSAPrivateKey, project_id: str, client_email: str, token_uri: str
+) -> Path:
+    """A service-account JSON file as Google issues them, for a key and token endpoint of
+    ours (the fake's, the benchmarks' stand-in's)."""
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    info = {
+        "type": "service_account",
+        "project_id": project_id,
+        "private_key_id": "fake-key-1",
+        "private_key": pem,
+        "client_email": client_email,
+        "client_id": "1",
+        "token_uri": token_uri,
+    }
+    path.write_text(json.dumps(info))
+    return path
+
+
 def shape_errors(message: Any) -> list[tuple[str, str]]:
     """What FCM would refuse in a message, as (field, description) pairs."""
     if not isinstance(message, dict):
@@ -213,22 +236,9 @@ class FakeFCM:
 
     def service_account(self, path: Path) -> Path:
         """A service-account file for the SDK whose token endpoint is this server."""
-        pem = self._key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ).decode()
-        info = {
-            "type": "service_account",
-            "project_id": self.project_id,
-            "private_key_id": "fake-key-1",
-            "private_key": pem,
-            "client_email": self.client_email,
-            "client_id": "1",
-            "token_uri": f"{self.url}/token",
-        }
-        path.write_text(json.dumps(info))
-        return path
+        return write_service_account(
+            path, self._key, self.project_id, self.client_email, f"{self.url}/token"
+        )
 
     def release_held(self, *, drop: bool) -> None:
         """Stop holding: `drop` answers held sends 503 without accepting them (the
