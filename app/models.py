@@ -4,7 +4,7 @@ from app.alerts.models import Ack, Alert, Place, Preferences
 from app.auth.models import ApiClient, RefreshToken, User
 from app.db import TableModel
 from app.devices.models import Device
-from app.evidence.models import PoliceCrime
+from app.evidence.models import EvidenceCheck, PoliceCrime
 from app.geo.models import GeoEntry
 from app.groups.models import (
     Group,
@@ -28,6 +28,7 @@ __all__ = [
     "Delivery",
     "Device",
     "Erasure",
+    "EvidenceCheck",
     "GeoEntry",
     "Group",
     "IdempotencyRecord",

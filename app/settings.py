@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     incident_updates_per_user_per_hour: int = Field(default=60, ge=1)
     # Exports a user (or an admin) builds a day: each reads all of an account, photos too.
     exports_per_user_per_day: int = Field(default=10, ge=1)
+    # Area statistics (GET /v1/areas/stats) a user asks for an hour: each answer is a
+    # count over an area of their choosing, so many of them could be differenced.
+    area_stats_per_user_per_hour: int = Field(default=60, ge=1)
     # Join requests a user sends to one group a day: each notifies its coordinators.
     join_requests_per_group_per_day: int = Field(default=5, ge=1)
     # API clients (client credentials): tokens one client may be issued an hour (a
@@ -124,6 +127,10 @@ class Settings(BaseSettings):
     # same area): a smaller one would tell its issuer, through the reach figures, whether
     # anyone watches a single house. Agency officers and admins keep 25 m.
     min_alert_radius_m: float = Field(default=200.0, ge=25, le=50_000)
+
+    # Check verified groups for rising crime weekly, in the dispatcher process, and tell
+    # their coordinators (app.evidence.checks).
+    evidence_checks: bool = True
 
     # Run the push dispatcher inside the API process. Default: yes in the embedded shape
     # (SQLite has a single claimer), no in the scaled one (run `nwatch worker`).

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from sqlalchemy import Date, Index
 from sqlmodel import Field
 
-from app.db import TableModel, created_now, new_id
+from app.db import JSONDoc, TableModel, UTCDateTime, created_now, new_id
 
 
 class PoliceCrime(TableModel, table=True):
@@ -26,3 +26,17 @@ class PoliceCrime(TableModel, table=True):
     lat: float
     outcome: str | None = Field(default=None, max_length=120)
     imported_at: datetime = created_now()
+
+
+class EvidenceCheck(TableModel, table=True):
+    """The weekly evidence check of one verified group (app.evidence.checks): when it last
+    ran, so that a restarted worker does not check (nor notify) again before it is due,
+    and what it last told the coordinators, so that a rise is told once per period."""
+
+    __tablename__ = "evidence_checks"
+
+    group_id: uuid.UUID = Field(foreign_key="groups.id", ondelete="CASCADE", primary_key=True)
+    checked_at: datetime = Field(sa_type=UTCDateTime)
+    period_last: date = Field(sa_type=Date)  # the last month of the period checked
+    # "source:category" of each rise told for that period
+    notified: list[str] = Field(default_factory=list, sa_type=JSONDoc)

@@ -830,3 +830,33 @@ async def groups_by_id(session: AsyncSession, group_ids: list[uuid.UUID]) -> lis
     return list(
         (await session.execute(select(Group).where(col(Group.id).in_(group_ids)))).scalars()
     )
+
+
+async def coordinates_verified_group(session: AsyncSession, user_id: uuid.UUID) -> bool:
+    """Whether the user is an active coordinator or owner of a verified, live group."""
+    stmt = (
+        select(col(Group.id))
+        .join(Membership, col(Membership.group_id) == col(Group.id))
+        .where(
+            col(Membership.user_id) == user_id,
+            col(Membership.status) == MembershipStatus.active.value,
+            col(Membership.role).in_(MODERATOR_ROLES),
+            col(Group.verification) == Verification.verified.value,
+            col(Group.archived_at).is_(None),
+        )
+        .limit(1)
+    )
+    return (await session.scalar(stmt)) is not None
+
+
+async def verified_group_ids(session: AsyncSession) -> list[uuid.UUID]:
+    """Every verified group not archived, in a stable order."""
+    stmt = (
+        select(col(Group.id))
+        .where(
+            col(Group.verification) == Verification.verified.value,
+            col(Group.archived_at).is_(None),
+        )
+        .order_by(col(Group.id))
+    )
+    return list((await session.execute(stmt)).scalars())

@@ -12,14 +12,12 @@ from app.auth.deps import AccessClaimsDep, CurrentUser, rate_limit
 from app.categories import LABELS, Category
 from app.db import SessionDep
 from app.geo.schemas import BBOX_PATTERN
-from app.groups.deps import GroupFromPath
 from app.incidents import service
 from app.incidents.intake import ReportIntake
 from app.incidents.media import Media, PhotoCleaner, attach
 from app.incidents.models import IncidentStatus
 from app.incidents.schemas import (
     CategoryRead,
-    GroupStats,
     IncidentCreate,
     IncidentFeatureCollection,
     IncidentRead,
@@ -213,23 +211,6 @@ async def list_incident_updates(
     """Sightings and follow-ups on a report the caller may see, newest first."""
     incident, viewer = await service.load_incident(session, user, incident_id)
     return await service.list_updates(session, incident, viewer, limit, cursor)
-
-
-@router.get(
-    "/groups/{group_id}/stats",
-    response_model=GroupStats,
-    tags=["groups"],
-    responses=problem_responses(403),
-)
-async def read_group_stats(
-    access: GroupFromPath,
-    session: SessionDep,
-    start: Annotated[date | None, Query(alias="from")] = None,
-    end: Annotated[date | None, Query(alias="to", description="Exclusive")] = None,
-) -> GroupStats:
-    """Reports inside the group's area by category and ISO week, beside the same length of
-    time just before, so that a coordinator can tell residents what is rising."""
-    return await service.group_stats(session, access, start, end)
 
 
 def _photo_cleaner(request: Request) -> PhotoCleaner:

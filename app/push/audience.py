@@ -13,7 +13,7 @@ from app.alerts.models import Alert, AlertStatus, MsgType
 from app.alerts.recipients import Receipt, resolve_chain_receipts
 from app.categories import LABELS, Category
 from app.groups import service as groups_service
-from app.groups.models import Group
+from app.groups.models import Group, Verification
 from app.incidents import service as incidents_service
 from app.incidents.models import Incident
 from app.outbox.models import OutboxEvent
@@ -102,6 +102,20 @@ async def audience_of(session: AsyncSession, event: OutboxEvent) -> Audience | N
         }
         subject = group.id
         realtime = {"group_id": str(group.id), "decision": decision}
+    elif kind == "evidence.rising":
+        group = await session.get(Group, uuid.UUID(payload["group_id"]))
+        if group is None or group.verification != Verification.verified:
+            return None
+        users = await groups_service.member_ids(session, [group.id], moderators_only=True)
+        silent = dict.fromkeys(users, False)
+        message = rising_message(group.name, payload)
+        message["data"] = {"group_id": str(group.id)}
+        subject = group.id
+        realtime = {
+            "group_id": str(group.id),
+            "group_name": group.name,
+            **{k: payload[k] for k in ("first", "last", "rising")},
+        }
     elif kind == "incident.status_changed" and payload.get("reporter_id"):
         silent = {uuid.UUID(payload["reporter_id"]): False}
         message = {
@@ -147,3 +161,24 @@ def alert_message(alert: Alert) -> dict[str, Any]:
             "category": LABELS[Category(alert.category)],
         },
     }
+
+
+_TOLD_BY = {"police": "recorded by the police", "residents": "reported by residents"}
+
+
+def rising_message(group_name: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """What the group's stats say for the period, in words: categories and their
+    counts over the whole area, against the months before; nothing finer."""
+    rising = payload["rising"]
+    labels = [LABELS[Category(r["category"])] for r in rising]
+    title = (
+        f"{labels[0]} is up in {group_name}"
+        if len(set(labels)) == 1
+        else f"{len(set(labels))} kinds of crime are up in {group_name}"
+    )
+    lines = [
+        f"{label}: {r['current']} {_TOLD_BY[r['source']]} against {r['previous']} before"
+        for label, r in zip(labels, rising, strict=True)
+    ]
+    body = f"{payload['first']} to {payload['last']}. " + "; ".join(lines) + "."
+    return {"title": title[:200], "body": body[:1000], "data": {}}

@@ -37,6 +37,7 @@ from app.alerts.recipients import Receipt
 from app.db import URGENT_OPTION, insert_for, reading, utcnow
 from app.devices import service as devices_service
 from app.devices.models import Device
+from app.evidence import checks as evidence_checks
 from app.incidents import service as incidents_service
 from app.incidents.models import Incident
 from app.outbox import claims, wakeup
@@ -89,6 +90,7 @@ class Dispatcher:
         bus: Bus | None = None,
         retention: timedelta = timedelta(days=7),
         policy: RetentionPolicy | None = None,
+        evidence: bool = False,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.sender = sender
@@ -101,6 +103,8 @@ class Dispatcher:
         self.retention = retention
         # With a policy, the dispatcher also purges once a day (app.retention).
         self.policy = policy
+        # With evidence, it also checks verified groups for rising crime (weekly each).
+        self.evidence = evidence
         self._pruned_at = 0.0  # monotonic
         self._paused_until = 0.0  # monotonic: FCM asked the whole sender to wait
         self._new_events = asyncio.Event()
@@ -122,6 +126,7 @@ class Dispatcher:
                     self._loop(stop, self._expand_pass, self._new_events),
                     *(self._loop(stop, self._send_pass, wake) for wake in self._new_deliveries),
                     *([self._purging(stop, self.policy)] if self.policy else []),
+                    *([evidence_checks.checking(self.sessionmaker, stop)] if self.evidence else []),
                 )
             finally:
                 wakeup.unregister(self._new_events)
@@ -613,6 +618,7 @@ async def run_dispatcher(
         max_attempts=settings.push_max_attempts,
         retention=timedelta(seconds=settings.event_retention_s),
         policy=RetentionPolicy.of(settings),
+        evidence=settings.evidence_checks,
     )
     try:
         await dispatcher.run(stop)

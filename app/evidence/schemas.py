@@ -1,0 +1,92 @@
+"""Evidence as the API shows it: counts by category and month in three periods, from
+police.uk and from residents, and what is rising."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+from app.categories import Category
+from app.incidents.schemas import GroupStats
+
+# A resident-reported figure for an arbitrary area: rounded half up to two significant
+# figures, "<10" under ten (zero included), as alert reach is. Police and group figures
+# are exact integers.
+Count = Annotated[int, Field(ge=0)] | Literal["<10"]
+Source = Literal["police", "residents"]
+
+
+class MonthCounts(BaseModel):
+    month: str = Field(examples=["2026-10"], description="YYYY-MM")
+    counts: dict[str, Count] = Field(
+        description="Every category, zeros included", examples=[{"burglary": 14, "theft": 3}]
+    )
+
+
+class PeriodCounts(BaseModel):
+    first: str = Field(examples=["2026-08"], description="First month (YYYY-MM), included")
+    last: str = Field(examples=["2026-10"], description="Last month (YYYY-MM), included")
+    covered: bool = Field(
+        description="Whether data is held for the whole period: for police, every month has "
+        "been imported (for any force); for residents, the period starts after the first "
+        "report this service received. An uncovered period is not compared with."
+    )
+    months: list[MonthCounts]
+    totals: dict[str, Count] = Field(description="Per category, over the period")
+
+
+class SourceCounts(BaseModel):
+    rounded: bool = Field(
+        description='Figures rounded to two significant figures, `"<10"` under ten'
+    )
+    current: PeriodCounts
+    previous: PeriodCounts = Field(description="As many months just before")
+    year_ago: PeriodCounts = Field(description="The same months a year earlier")
+
+
+class Trend(BaseModel):
+    """One category of one source: the current period against the one before and against
+    a year before, by the exact conditional binomial test for two Poisson counts (one
+    sided, the periods' lengths in days weighed)."""
+
+    source: Source
+    category: Category
+    current: Count = Field(examples=[14])
+    previous: Count = Field(examples=[5])
+    year_ago: Count = Field(examples=[6])
+    p_value: float | None = Field(
+        examples=[0.0318],
+        description="That `current` is this far above `previous` by chance; null when not "
+        "tested (the previous period not covered, or a rounded current under ten)",
+    )
+    p_value_year: float | None = Field(examples=[0.0577], description="The same against a year ago")
+    above_previous: bool = Field(
+        description="`p_value` under `level` and at least `min_count` in the current period"
+    )
+    above_year_ago: bool | None = Field(description="The same against a year ago; null if untested")
+    level: float = Field(examples=[0.05])
+
+
+class AreaEvidence(BaseModel):
+    first: str = Field(examples=["2026-08"], description="The period's first month, included")
+    last: str = Field(examples=["2026-10"], description="The period's last month, included")
+    level: float = Field(examples=[0.05], description="The significance level, one-sided")
+    min_count: int = Field(
+        examples=[5], description="The fewest in the current period that can be rising"
+    )
+    police: SourceCounts = Field(description="Recorded by the police (police.uk), exact")
+    residents: SourceCounts = Field(description="Reported by residents here (not rejected)")
+    trends: list[Trend] = Field(description="Every category of both sources")
+    rising: list[Trend] = Field(
+        description="Those significantly above the previous period and, where a year ago "
+        "is covered, above it too: the rises that are not noise nor the season"
+    )
+
+
+class GroupStatsRead(GroupStats):
+    evidence: AreaEvidence = Field(
+        description="Police-recorded and resident-reported counts inside the group's area by "
+        "month: the whole months holding `from` to `to`, or without them the last three "
+        "complete months. Residents' counts are on the points the caller is shown, as above."
+    )
