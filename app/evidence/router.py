@@ -13,7 +13,7 @@ from app.categories import Category
 from app.db import SessionDep, utcnow
 from app.evidence import prevention, service
 from app.evidence.months import MAX_MONTHS, MONTH_PATTERN, Months, add_months, parse_month
-from app.evidence.schemas import AreaEvidence, GroupStatsRead
+from app.evidence.schemas import AreaEvidence, GroupStats
 from app.geo.schemas import Area, CircleArea, MultiPolygonArea, PolygonArea
 from app.geo.shapes import from_geojson
 from app.geo.validation import checked_area
@@ -51,7 +51,7 @@ async def list_prevention_actions(
 
 @router.get(
     "/groups/{group_id}/stats",
-    response_model=GroupStatsRead,
+    response_model=GroupStats,
     tags=["groups"],
     responses=problem_responses(403, 422),
 )
@@ -60,7 +60,7 @@ async def read_group_stats(
     session: SessionDep,
     start: Annotated[date | None, Query(alias="from", description="First day, included")] = None,
     end: Annotated[date | None, Query(alias="to", description="Exclusive")] = None,
-) -> GroupStatsRead:
+) -> GroupStats:
     """Reports inside the group's area by category and ISO week, beside the same length of
     time just before, so that a coordinator can tell residents what is rising; and, in
     `evidence`, police-recorded and resident-reported counts by category and month for
@@ -74,7 +74,7 @@ async def read_group_stats(
         months = Months.covering(stats.current.start, stats.current.end)
     area = from_geojson(access.group.area)
     evidence = await service.group_evidence(session, access.user, area, months)
-    return GroupStatsRead(current=stats.current, previous=stats.previous, evidence=evidence)
+    return GroupStats(current=stats.current, previous=stats.previous, evidence=evidence)
 
 
 def _month(name: str, text: str | None) -> date | None:

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 
 from app.categories import Category
-from app.incidents.schemas import GroupStats
+from app.incidents.schemas import GroupStats as WeeklyGroupStats
 
 # A resident-reported figure for an arbitrary area: rounded half up to two significant
 # figures, "<10" under ten (zero included), as alert reach is. Police and group figures
@@ -84,7 +84,9 @@ class AreaEvidence(BaseModel):
     )
 
 
-class GroupStatsRead(GroupStats):
+class GroupStats(WeeklyGroupStats):
+    """The weekly figures of incidents' GroupStats (unchanged), with the evidence."""
+
     evidence: AreaEvidence = Field(
         description="Police-recorded and resident-reported counts inside the group's area by "
         "month: the whole months holding `from` to `to`, or without them the last three "
