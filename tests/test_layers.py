@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 APP = Path(__file__).resolve().parent.parent / "app"
-DOMAINS = ["alerts", "auth", "devices", "geo", "groups", "incidents"]
+DOMAINS = ["alerts", "auth", "devices", "evidence", "geo", "groups", "incidents"]
 CHANNELS = ("app.push", "app.realtime")
 
 

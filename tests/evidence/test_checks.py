@@ -4,6 +4,7 @@ told, nothing is told when nothing rises, and unverified groups are not checked.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -134,3 +135,27 @@ async def test_a_group_no_longer_verified_is_neither_checked_nor_told(
     pushes, users = await dispatched(app)
     assert (pushes, users) == ([], set())
     assert await run_checks(app.state.sessionmaker, NOW + timedelta(days=40)) == 0
+
+
+async def test_the_dispatcher_process_runs_the_check(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    group, _ = await verified_group(app, client)
+    stop = asyncio.Event()
+    dispatcher = Dispatcher(app.state.sessionmaker, RecordingSender(), evidence=True)
+    running = asyncio.create_task(dispatcher.run(stop))
+
+    async def recorded() -> EvidenceCheck:
+        while True:
+            async with app.state.sessionmaker() as session:
+                record = await session.get(EvidenceCheck, uuid.UUID(group["id"]))
+            if record is not None:
+                return record
+            await asyncio.sleep(0.05)
+
+    try:
+        record = await asyncio.wait_for(recorded(), timeout=60)
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, timeout=60)
+    assert record.notified == []  # no police data, no reports: nothing rising
