@@ -148,7 +148,9 @@ async def test_the_dispatcher_process_runs_the_check(
     async def recorded() -> EvidenceCheck:
         while True:
             async with app.state.sessionmaker() as session:
-                record = await session.get(EvidenceCheck, uuid.UUID(group["id"]))
+                record: EvidenceCheck | None = await session.get(
+                    EvidenceCheck, uuid.UUID(group["id"])
+                )
             if record is not None:
                 return record
             await asyncio.sleep(0.05)
