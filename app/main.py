@@ -54,8 +54,9 @@ log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 The API behind neighbourhood-watch mobile apps: accounts and devices, watch groups,
-citizen incident reports, geofenced alerts delivered by push and WebSocket, and public
-alerts as CAP 1.2 documents and an Atom feed.
+citizen incident reports, geofenced alerts delivered by push and WebSocket, public
+alerts as CAP 1.2 documents and an Atom feed, and agencies' CAP 1.2 feeds taken in as
+alerts (`/v1/admin/cap-sources`).
 
 Errors are RFC 9457 problem documents (`application/problem+json`), except at the
 OAuth2 token endpoint, which answers as RFC 6749 §5.2. Lists are cursor-paginated.

@@ -14,6 +14,8 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlmodel import col
 
+from app.auth.models import User
+from app.integrations.cap_in.ingest import SYSTEM_EMAIL
 from app.outbox.models import OutboxEvent
 from tests.alerts.factories import LONDON, new_agency, watch
 from tests.auth.factories import Account, new_account, new_admin
@@ -71,7 +73,9 @@ async def test_an_atom_index_becomes_alerts_for_the_people_in_their_areas(
     docs = await logged(client, admin, source["id"])
     assert sorted(d["outcome"] for d in docs) == ["accepted", "accepted"]
     assert {d["identifier"] for d in docs} == {first.identifier, second.identifier}
-    alert = await read_alert(client, admin, next(d["alert_id"] for d in docs if d["identifier"] == first.identifier))
+    alert = await read_alert(
+        client, admin, next(d["alert_id"] for d in docs if d["identifier"] == first.identifier)
+    )
     assert (alert["title"], alert["severity"], alert["urgency"], alert["certainty"]) == (
         "Flooding by the bridge", "severe", "immediate", "observed",
     )  # fmt: skip
@@ -81,15 +85,29 @@ async def test_an_atom_index_becomes_alerts_for_the_people_in_their_areas(
         {"text": "Check on neighbours", "url": None},
     ]
     assert alert["category"] == "burglary"
-    # Shown under the source's name, issued as the feeds' system account.
+    # Shown under the source's name, issued as the feeds' system account...
     assert alert["issuer"]["display_name"] == "Riverside Council"
+    async with app.state.sessionmaker() as session:
+        account = await session.get(User, uuid.UUID(alert["issuer"]["id"]))
+    assert account is not None
+    assert account.email == SYSTEM_EMAIL
+    # ...which nobody signs in as, and which is no admin (the last admin stays the last).
+    assert (account.role, account.password_hash, account.firebase_uid) == ("resident", None, None)
+    demoted = await client.patch(
+        f"/v1/admin/users/{admin.id}", headers=admin.headers, json={"role": "resident"}
+    )
+    assert demoted.status_code == 409
     # Told to the world as an officer's alert is: an outbox event per alert...
     async with app.state.sessionmaker() as session:
         events = (
-            await session.execute(
-                select(OutboxEvent).where(col(OutboxEvent.event_type) == "alert.issued")
+            (
+                await session.execute(
+                    select(OutboxEvent).where(col(OutboxEvent.event_type) == "alert.issued")
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     assert {e.payload["alert_id"] for e in events} == {d["alert_id"] for d in docs}
     # ...and the resident watching the area has them.
     mine = await client.get("/v1/alerts", headers=resident.headers)
@@ -253,10 +271,14 @@ async def test_one_document_through_two_sources_and_twice_is_one_alert(
     assert a["alert_id"] == b["alert_id"]
     async with app.state.sessionmaker() as session:
         issued = (
-            await session.execute(
-                select(OutboxEvent).where(col(OutboxEvent.event_type) == "alert.issued")
+            (
+                await session.execute(
+                    select(OutboxEvent).where(col(OutboxEvent.event_type) == "alert.issued")
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     assert len(issued) == 1
 
 
@@ -284,9 +306,7 @@ async def test_what_is_not_taken_in_is_logged_with_the_reason(
         feed.put(path, body)
     feed.put("/feed.atom", atom_index([feed.url(p) for p in cases]), "application/atom+xml")
     allowed = {"type": "Point", "coordinates": list(LONDON), "radius_m": 10_000}
-    source = await register(
-        client, admin, feed.url("/feed.atom"), trust={"allowed_area": allowed}
-    )
+    source = await register(client, admin, feed.url("/feed.atom"), trust={"allowed_area": allowed})
     await poll(app)
     by_path = {d["url"].rsplit("/", 1)[1]: d for d in await logged(client, admin, source["id"])}
     outcomes = {path: (d["outcome"], d["reason"]) for path, d in by_path.items()}
@@ -325,9 +345,7 @@ async def test_an_officers_feed_stays_inside_their_jurisdiction(
     feed.put("/in.xml", cap_document(new_cap()))
     feed.put("/out.xml", cap_document(new_cap(), areas=[circle_area(53.48, -2.24, 1.0)]))
     feed.put("/feed.atom", atom_index([feed.url("/in.xml"), feed.url("/out.xml")]))
-    source = await register(
-        client, admin, feed.url("/feed.atom"), agency_user_id=str(officer.id)
-    )
+    source = await register(client, admin, feed.url("/feed.atom"), agency_user_id=str(officer.id))
     await poll(app)
     by_path = {d["url"].rsplit("/", 1)[1]: d for d in await logged(client, admin, source["id"])}
     assert by_path["in.xml"]["outcome"] == "accepted"
@@ -417,3 +435,31 @@ async def test_a_deleted_source_is_no_longer_polled(cap_app: AppClient, feed: Fe
     [doc] = await logged(client, admin, again["id"])
     assert doc["outcome"] == "duplicate"
     assert uuid.UUID(doc["alert_id"])
+
+
+async def test_a_whole_chain_listed_newest_first_is_taken_in_oldest_first(
+    cap_app: AppClient, feed: FeedServer
+) -> None:
+    app, client = cap_app
+    admin = await new_admin(app, client)
+    original = new_cap()
+    update = new_cap(sent=original.sent + timedelta(seconds=10))
+    cancel = new_cap(sent=original.sent + timedelta(seconds=20))
+    links = [
+        feed.put("/3.xml", cap_document(cancel, msg_type="Cancel", references=(original, update))),
+        feed.put("/2.xml", cap_document(update, msg_type="Update", references=(original,))),
+        feed.put("/1.xml", cap_document(original)),
+    ]
+    feed.put("/feed.atom", atom_index(links, typed=False), "application/atom+xml")
+    source = await register(client, admin, feed.url("/feed.atom"))
+    await poll(app)
+    docs = {d["identifier"]: d for d in await logged(client, admin, source["id"])}
+    assert {d["outcome"] for d in docs.values()} == {"accepted"}
+    versions = [
+        await read_alert(client, admin, docs[c.identifier]["alert_id"])
+        for c in (original, update, cancel)
+    ]
+    assert [(v["msg_type"], v["version"]) for v in versions] == [
+        ("alert", 1), ("update", 2), ("cancel", 3),
+    ]  # fmt: skip
+    assert versions[2]["references"] == versions[1]["id"]

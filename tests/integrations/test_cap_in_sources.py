@@ -62,7 +62,9 @@ async def test_admins_register_list_read_and_delete_sources(
     assert one.json()["documents"] == {}
     assert one.json()["url"] == feed.url("/feed0.atom")
 
-    assert (await client.delete(f"{PATH}/{made[0]['id']}", headers=admin.headers)).status_code == 204
+    assert (
+        await client.delete(f"{PATH}/{made[0]['id']}", headers=admin.headers)
+    ).status_code == 204
     gone = await client.get(f"{PATH}/{made[0]['id']}", headers=admin.headers)
     assert gone.status_code == 404
     assert gone.headers["content-type"] == "application/problem+json"
@@ -176,7 +178,9 @@ async def test_registrations_and_deletions_are_rate_limited(
     ):
         admin = await new_admin(app, client)
         first = await register(client, admin, feed.url("/1.atom"))
-        assert (await client.delete(f"{PATH}/{first['id']}", headers=admin.headers)).status_code == 204
+        assert (
+            await client.delete(f"{PATH}/{first['id']}", headers=admin.headers)
+        ).status_code == 204
         third = await client.post(PATH, headers=admin.headers, json=body(feed.url("/3.atom")))
         assert third.status_code == 429
         assert int(third.headers["retry-after"]) > 0

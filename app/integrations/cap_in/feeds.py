@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Literal
 from urllib.parse import urljoin
 
@@ -21,6 +22,7 @@ CAP_MEDIA_TYPE = "application/cap+xml"
 # Entries read from one index: a feed of thousands is read a page at a time, newest
 # first as feeds list them, over the next polls.
 MAX_ENTRIES = 200
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,21 @@ def read_index(body: bytes, base_url: str) -> Index:
         items = root.findall("channel/item")
         return Index("rss", _absolute([_rss_link(item) for item in items], base_url))
     raise Invalid(f"neither a CAP 1.2 alert nor an Atom or RSS feed (root {root.tag!r})")
+
+
+def sent_of(document: bytes) -> datetime:
+    """A document's `sent`, read without the schema, for ordering only (what cannot be
+    read sorts first: it is judged, and logged, on its own)."""
+    try:
+        root = SafeET.fromstring(document, forbid_dtd=True)
+        sent = root.find(f"{{{CAP_NS}}}sent")
+        if sent is not None and sent.text:
+            value = datetime.fromisoformat(sent.text.strip())
+            if value.tzinfo is not None:
+                return value.astimezone(UTC)
+    except (DefusedXmlException, ET.ParseError, ValueError, OverflowError):
+        pass
+    return _EARLIEST
 
 
 def _atom_link(entry: ET.Element) -> str | None:

@@ -35,9 +35,10 @@ from app.integrations.cap_in.parse import CapAlert, Invalid, Unsupported, alert_
 from app.problems import Problem
 from app.settings import Settings
 
-# The account alerts of a source without an officer are issued as: an admin that
-# cannot sign in (no password, no Firebase uid), so that the alerts service's rules
-# apply to it as to anyone; the source's `allowed_area` is what bounds it.
+# The account alerts of a source without an officer are issued as: one that cannot sign
+# in (no password, no Firebase uid) and holds no role of its own (a resident, so that it
+# counts as no admin anywhere), acting with an admin's reach only here, when it issues;
+# the source's `allowed_area` is what bounds it.
 SYSTEM_EMAIL = "cap-feeds@system.invalid"
 SYSTEM_NAME = "CAP feeds"
 _UPDATE_FIELDS = tuple(AlertUpdate.model_fields)
@@ -92,14 +93,23 @@ async def take_in(
     )
     try:
         cap = parse(document)
+        # Times the schema's pattern lets through but no calendar has (month 13), or
+        # that fall off the calendar once in UTC, make the document unreadable too.
+        for instant in (cap.sent, *(r.sent for r in cap.references)):
+            instant.astimezone(UTC)
     except Invalid as exc:
         record.reason = str(exc)
+    except (ValueError, OverflowError) as exc:
+        record.reason = f"not readable: {exc}"[:2000]
     else:
         record.identifier = cap.identifier[:255]
         record.sender = cap.sender[:255]
         record.sent = cap.sent.astimezone(UTC)
         record.msg_type = cap.msg_type
-        decision = await _decide(session, settings, source, cap)
+        try:
+            decision = await _decide(session, settings, source, cap)
+        except OverflowError as exc:  # an expiry off the calendar once in UTC
+            decision = Decision(Outcome.invalid, f"not readable: {exc}")
         record.outcome = decision.outcome.value
         record.reason = decision.reason[:2000] if decision.reason else None
         record.alert_id = decision.alert_id
@@ -275,7 +285,12 @@ async def _issuer(session: AsyncSession, source: CapSource) -> User | None:
         if user is None or user.role not in (Role.agency, Role.admin):
             return None
         return user
-    return await system_account(session)
+    account = await system_account(session)
+    # A copy outside the session: the stored account stays a resident.
+    return User(
+        id=account.id, email=account.email, display_name=account.display_name,
+        role=Role.admin.value,
+    )  # fmt: skip
 
 
 async def system_account(session: AsyncSession) -> User:
@@ -283,7 +298,7 @@ async def system_account(session: AsyncSession) -> User:
     user = found.scalars().first()
     if user is not None:
         return user
-    user = User(email=SYSTEM_EMAIL, display_name=SYSTEM_NAME, role=Role.admin.value)
+    user = User(email=SYSTEM_EMAIL, display_name=SYSTEM_NAME, role=Role.resident.value)
     try:
         async with session.begin_nested():
             session.add(user)

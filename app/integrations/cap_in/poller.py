@@ -33,7 +33,7 @@ from sqlmodel import col
 
 from app.db import utcnow
 from app.integrations.cap_in import ingest
-from app.integrations.cap_in.feeds import read_index
+from app.integrations.cap_in.feeds import read_index, sent_of
 from app.integrations.cap_in.models import CapDocument, CapSource, Outcome
 from app.integrations.cap_in.parse import Invalid
 from app.outbound.guard import Policy, Refused
@@ -206,6 +206,7 @@ class Poller:
             )
             known = set(rows.scalars().all())
         fresh = [link for link in links if link not in known][:NEW_LINKS_PER_PASS]
+        fetched: list[tuple[str, bytes]] = []
         for link in fresh:
             try:
                 answer = await self._fetch(link, {"Accept": ACCEPT, "User-Agent": USER_AGENT})
@@ -214,7 +215,11 @@ class Poller:
                     await self._log(source, link, failed.reason)
                 # Otherwise (unreachable, 5xx) it is tried again at the next poll.
                 continue
-            await self._take_in(source, link, answer.body)
+            fetched.append((link, answer.body))
+        # Oldest first, whatever order the feed lists them in (newest first, usually): an
+        # alert is taken in before the update that references it.
+        for link, body in sorted(fetched, key=lambda pair: sent_of(pair[1])):
+            await self._take_in(source, link, body)
 
     async def _log(self, source: Claimed, url: str, reason: str) -> None:
         async with self._writing() as session:
