@@ -4,6 +4,7 @@ one alert however often or through however many sources a document comes."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -463,3 +464,16 @@ async def test_a_whole_chain_listed_newest_first_is_taken_in_oldest_first(
         ("alert", 1), ("update", 2), ("cancel", 3),
     ]  # fmt: skip
     assert versions[2]["references"] == versions[1]["id"]
+
+
+async def test_two_pollers_at_once_poll_a_source_once(cap_app: AppClient, feed: FeedServer) -> None:
+    app, client = cap_app
+    admin = await new_admin(app, client)
+    feed.put("/shared.xml", cap_document(new_cap()))
+    source = await register(client, admin, feed.url("/shared.xml"))
+    at = soon()
+    async with poller_for(app) as one, poller_for(app) as other:
+        polled = await asyncio.gather(one.poll_due(at), other.poll_due(at))
+    assert sorted(polled) == [0, 1]  # the claim's lease kept the other off it
+    assert len(feed.requests_to("/shared.xml")) == 1
+    assert [d["outcome"] for d in await logged(client, admin, source["id"])] == ["accepted"]
