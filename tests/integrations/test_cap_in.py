@@ -477,3 +477,23 @@ async def test_two_pollers_at_once_poll_a_source_once(cap_app: AppClient, feed: 
     assert sorted(polled) == [0, 1]  # the claim's lease kept the other off it
     assert len(feed.requests_to("/shared.xml")) == 1
     assert [d["outcome"] for d in await logged(client, admin, source["id"])] == ["accepted"]
+
+
+async def test_an_update_without_an_area_keeps_the_area(
+    cap_app: AppClient, feed: FeedServer
+) -> None:
+    app, client = cap_app
+    admin = await new_admin(app, client)
+    original = new_cap()
+    feed.put("/u.xml", cap_document(original, areas=[polygon_area()]))
+    source = await register(client, admin, feed.url("/u.xml"))
+    await poll(app)
+    update = new_cap(sent=original.sent + timedelta(seconds=5))
+    body = cap_document(update, msg_type="Update", references=(original,), areas=[])
+    feed.put("/u.xml", body, etag=False)
+    await poll(app, soon(120))
+    docs = {d["identifier"]: d for d in await logged(client, admin, source["id"])}
+    first = await read_alert(client, admin, docs[original.identifier]["alert_id"])
+    second = await read_alert(client, admin, docs[update.identifier]["alert_id"])
+    assert docs[update.identifier]["reason"] == "no area given: the area is kept"
+    assert (second["version"], second["area"]) == (2, first["area"])

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -31,7 +31,15 @@ from app.db import utcnow
 from app.geo.shapes import contains, from_geojson
 from app.geo.validation import checked_area
 from app.integrations.cap_in.models import CapAlertKey, CapDocument, CapSource, Outcome
-from app.integrations.cap_in.parse import CapAlert, Invalid, Unsupported, alert_fields, parse
+from app.integrations.cap_in.parse import (
+    Area,
+    CapAlert,
+    Circle,
+    Invalid,
+    Unsupported,
+    alert_fields,
+    parse,
+)
 from app.problems import Problem
 from app.settings import Settings
 
@@ -179,7 +187,7 @@ async def _apply(
         reason = cap.info.description if cap.info and cap.info.description else None
         cancelled = await alerts_service.cancel_alert(session, issuer, current, reason)
         return cancelled, None
-    fields, notes = _fields(cap)
+    fields, notes = _fields(cap, current.area if current is not None else None)
     if cap.msg_type == "Update" and current is not None:
         _check_open(current)
         changes = _validated(AlertUpdate, {k: fields[k] for k in _UPDATE_FIELDS})
@@ -205,13 +213,22 @@ def _validated(model: type[M], fields: dict[str, Any]) -> M:
         raise _Skip(Decision(Outcome.refused, _validation_text(exc))) from exc
 
 
-def _fields(cap: CapAlert) -> tuple[dict[str, Any], list[str]]:
+def _fields(cap: CapAlert, kept_area: dict[str, Any] | None) -> tuple[dict[str, Any], list[str]]:
+    """Our alert's fields; an Update that gives no area keeps `kept_area`, the area of
+    the alert it updates (CAP's `area` is optional)."""
     now = utcnow()
+    notes: list[str] = []
+    keep = kept_area is not None and cap.info is not None and not cap.info.areas
+    if keep and cap.info is not None:
+        # Any area, to map the rest; replaced below.
+        cap = replace(cap, info=replace(cap.info, areas=[Area("", circles=[Circle(0, 0, 1)])]))
     try:
         fields = alert_fields(cap, now)
     except Unsupported as exc:
         raise _Skip(Decision(Outcome.unsupported, str(exc))) from exc
-    notes: list[str] = []
+    if keep:
+        fields["area"] = kept_area
+        notes.append("no area given: the area is kept")
     expires = cap.info.expires if cap.info else None
     if expires is not None and expires <= now:
         raise _Skip(Decision(Outcome.ignored, f"expired at {expires.isoformat()}"))
