@@ -24,6 +24,8 @@ from tests.fakes.cap_feed import FeedServer
 from tests.integrations.cap_factories import (
     RING,
     RING_EAST,
+    SENDER,
+    Cap,
     CapArea,
     atom_index,
     cap_document,
@@ -302,6 +304,7 @@ async def test_what_is_not_taken_in_is_logged_with_the_reason(
         "/expired.xml": cap_document(new_cap(), expires=datetime.now(UTC) - timedelta(hours=1)),
         "/cancel.xml": cap_document(new_cap(), msg_type="Cancel", references=(new_cap(),)),
         "/long.xml": cap_document(new_cap(), expires=datetime.now(UTC) + timedelta(days=30)),
+        "/long-id.xml": cap_document(Cap("x" * 300, SENDER, new_cap().sent)),
     }
     for path, body in cases.items():
         feed.put(path, body)
@@ -324,6 +327,9 @@ async def test_what_is_not_taken_in_is_logged_with_the_reason(
     )  # fmt: skip
     assert outcomes["expired.xml"][0] == "ignored"
     assert outcomes["cancel.xml"] == ("ignored", "cancels no alert taken in here")
+    assert outcomes["long-id.xml"] == (
+        "unsupported", "identifier or sender longer than 255 characters",
+    )  # fmt: skip
     # Beyond our seven days: taken in, clamped, and the log says so.
     assert outcomes["long.xml"][0] == "accepted"
     assert "clamped" in outcomes["long.xml"][1]
@@ -333,7 +339,7 @@ async def test_what_is_not_taken_in_is_logged_with_the_reason(
     assert {d["alert_id"] is None for p, d in by_path.items() if p != "long.xml"} == {True}
     detail = await client.get(f"/v1/admin/cap-sources/{source['id']}", headers=admin.headers)
     assert detail.json()["documents"] == {
-        "accepted": 1, "invalid": 1, "refused": 2, "ignored": 4, "unsupported": 1,
+        "accepted": 1, "invalid": 1, "refused": 2, "ignored": 4, "unsupported": 2,
     }  # fmt: skip
 
 

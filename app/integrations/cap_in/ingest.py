@@ -50,6 +50,8 @@ from app.settings import Settings
 SYSTEM_EMAIL = "cap-feeds@system.invalid"
 SYSTEM_NAME = "CAP feeds"
 _UPDATE_FIELDS = tuple(AlertUpdate.model_fields)
+# CAP's key is kept whole (cap_alert_keys): a longer one could not be matched.
+KEY_LENGTH = 255
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -141,6 +143,10 @@ async def _decide(
         return Decision(Outcome.ignored, f"msgType {cap.msg_type}: not an alert")
     if cap.scope != "Public":
         return Decision(Outcome.ignored, f"scope {cap.scope}: only public alerts are taken in")
+    if max(len(cap.identifier), len(cap.sender)) > KEY_LENGTH:
+        return Decision(
+            Outcome.unsupported, f"identifier or sender longer than {KEY_LENGTH} characters"
+        )
     sent = cap.sent.astimezone(UTC)
     existing = await _key(session, cap.identifier, cap.sender, sent)
     if existing is not None:
@@ -151,7 +157,7 @@ async def _decide(
     try:
         async with session.begin_nested():
             key = CapAlertKey(
-                identifier=cap.identifier[:255], sender=cap.sender[:255], sent=sent,
+                identifier=cap.identifier, sender=cap.sender, sent=sent,
                 source_id=source.id,
             )  # fmt: skip
             session.add(key)
