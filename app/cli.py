@@ -58,10 +58,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(_args: argparse.Namespace) -> int:
-    """The push dispatcher as its own process (scaled shape); stops cleanly on SIGTERM."""
+    """The push dispatcher and the CAP poller as their own process (scaled shape); stops
+    cleanly on SIGTERM."""
     import signal
 
     from app.db import create_sessionmaker, long_running_engine
+    from app.integrations.cap_in.poller import run_poller
     from app.logs import configure_logging
     from app.main import collector_tuned_for_serving
     from app.push.dispatcher import run_dispatcher
@@ -76,7 +78,11 @@ def cmd_worker(_args: argparse.Namespace) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         async with long_running_engine(settings) as engine:
-            await run_dispatcher(settings, create_sessionmaker(engine), stop)
+            sessionmaker = create_sessionmaker(engine)
+            await asyncio.gather(
+                run_dispatcher(settings, sessionmaker, stop),
+                run_poller(settings, sessionmaker, stop),
+            )
 
     # On uvloop, as `serve` is (uvicorn picks it): the plain asyncio loop's task and
     # transport bookkeeping took a fifth of a worker's CPU at thousands of pushes a second.

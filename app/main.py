@@ -33,6 +33,8 @@ from app.incidents.intake import ReportIntake
 from app.incidents.media import LocalMediaStore
 from app.incidents.router import PHOTO_UPLOAD_PATH
 from app.incidents.router import router as incidents_router
+from app.integrations.cap_in.poller import run_poller
+from app.integrations.cap_in.router import router as cap_sources_router
 from app.metrics import Metrics
 from app.middleware import RequestContextMiddleware
 from app.migrate import head_revision
@@ -52,8 +54,9 @@ log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 The API behind neighbourhood-watch mobile apps: accounts and devices, watch groups,
-citizen incident reports, geofenced alerts delivered by push and WebSocket, and public
-alerts as CAP 1.2 documents and an Atom feed.
+citizen incident reports, geofenced alerts delivered by push and WebSocket, public
+alerts as CAP 1.2 documents and an Atom feed, and agencies' CAP 1.2 feeds taken in as
+alerts (`/v1/admin/cap-sources`).
 
 Errors are RFC 9457 problem documents (`application/problem+json`), except at the
 OAuth2 token endpoint, which answers as RFC 6749 §5.2. Lists are cursor-paginated.
@@ -136,10 +139,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             seats=seats,
         )
         hub_task = asyncio.create_task(app.state.hub.run(), name="realtime-hub")
-        dispatcher_task = None
+        background: list[asyncio.Task[None]] = []
         if settings.runs_dispatcher:
-            dispatcher_task = asyncio.create_task(
-                run_dispatcher(settings, app.state.sessionmaker, stop, bus), name="dispatcher"
+            background.append(
+                asyncio.create_task(
+                    run_dispatcher(settings, app.state.sessionmaker, stop, bus), name="dispatcher"
+                )
+            )
+            # Agencies' CAP feeds are polled in the dispatcher's process (app.cli worker).
+            background.append(
+                asyncio.create_task(
+                    run_poller(settings, app.state.sessionmaker, stop), name="cap-poller"
+                )
             )
         log.info(
             "started",
@@ -155,8 +166,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await app.state.incident_intake.drain()
             stop.set()
-            if dispatcher_task is not None:
-                await dispatcher_task
+            for task in background:
+                await task
             hub_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await hub_task
@@ -193,6 +204,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         cap_router,
         outbox_router,
         privacy_router,
+        cap_sources_router,
         evidence_router,
         health_router,
     ):

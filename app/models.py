@@ -16,6 +16,7 @@ from app.groups.models import (
 from app.idempotency import IdempotencyRecord
 from app.incidents.media import Media
 from app.incidents.models import Incident, IncidentUpdate, StatusChange
+from app.integrations.cap_in.models import CapAlertKey, CapDocument, CapSource
 from app.outbox.models import OutboxEvent
 from app.privacy.models import Erasure
 from app.push.models import Delivery
@@ -25,6 +26,9 @@ __all__ = [
     "Ack",
     "Alert",
     "ApiClient",
+    "CapAlertKey",
+    "CapDocument",
+    "CapSource",
     "Delivery",
     "Device",
     "Erasure",

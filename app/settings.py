@@ -161,6 +161,21 @@ class Settings(BaseSettings):
     webhook_allowed_hosts: str = ""
     webhook_allow_http: bool = False
 
+    # CAP sources (agencies' feeds taken in as alerts, app.integrations.cap_in): polled
+    # every cap_poll_seconds by the dispatcher process, a failing one less often (doubling
+    # up to cap_max_backoff_s); an answer larger than cap_max_bytes is refused. Fetches
+    # obey the same guard as webhooks, with their own exemptions: `cap_allowed_hosts`
+    # (`host:port` pairs, for tests and feeds on the operator's network) and
+    # `cap_allow_http` (plain http to public addresses: many agencies' feeds are http).
+    cap_poll_seconds: int = Field(default=60, ge=5, le=86_400)
+    cap_max_backoff_s: int = Field(default=3_600, ge=5, le=7 * 86_400)
+    cap_max_bytes: int = Field(default=1_000_000, ge=1024, le=10_000_000)
+    cap_allowed_hosts: str = ""
+    cap_allow_http: bool = False
+    # Sources an admin may register or delete an hour: each registration resolves a
+    # name and each source costs a fetch a minute.
+    cap_source_changes_per_hour: int = Field(default=60, ge=1)
+
     # Realtime (WS /v1/ws): seconds to authenticate, between pings, and to send a
     # resume after auth; events queued per connection before it counts as too slow; how
     # long the event log keeps events for clients that resume.
@@ -221,7 +236,7 @@ class Settings(BaseSettings):
             )
         return self
 
-    @field_validator("webhook_allowed_hosts")
+    @field_validator("webhook_allowed_hosts", "cap_allowed_hosts")
     @classmethod
     def _allowed_hosts_are_host_port(cls, value: str) -> str:
         from app.outbound.guard import Policy

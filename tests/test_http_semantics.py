@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from app.integrations.cap_in.models import CapSource
 from tests.alerts.factories import LONDON, watch
 from tests.auth.factories import PASSWORD, new_account, new_admin
 from tests.groups.factories import join, new_group
@@ -102,6 +103,15 @@ async def test_every_204_has_no_content_type(app: FastAPI, client: httpx.AsyncCl
         "DELETE",
         f"/v1/admin/clients/{made.json()['client_id']}",
         headers=admin.headers,
+    )
+    # Registered as the API would, without resolving a feed's host from here.
+    async with app.state.sessionmaker() as session, session.begin():
+        source = CapSource(
+            url="https://alerts.example.org/feed.atom", name="Council", trust_sender="a@b"
+        )
+        session.add(source)
+    await expect_204(
+        "delete_cap_source", "DELETE", f"/v1/admin/cap-sources/{source.id}", headers=admin.headers
     )
     leaver = await new_account(client)  # not the admin: the last admin is never erased
     await expect_204(

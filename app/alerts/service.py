@@ -177,8 +177,15 @@ async def _check_severity(
 
 
 async def issue_alert(
-    session: AsyncSession, settings: Settings, user: User, data: AlertCreate
+    session: AsyncSession,
+    settings: Settings,
+    user: User,
+    data: AlertCreate,
+    *,
+    issuer_name: str | None = None,
 ) -> Alert:
+    """`issuer_name`: what the alert is shown under, when not the issuer's own name (an
+    agency's CAP feed, issued as one of its officers or as the feeds' system account)."""
     _check_expiry(data.expires_at)
     kind, area, shape = await _authorise(session, settings, user, data.group_id, data.area)
     await _check_severity(session, user, data.group_id, data.severity.value)
@@ -200,7 +207,7 @@ async def issue_alert(
         group_id=data.group_id,
         issuer_id=user.id,
         issuer_kind=kind,
-        issuer_name=user.display_name,
+        issuer_name=(issuer_name or user.display_name)[:80],
         issued_at=utcnow(),
         expires_at=data.expires_at,
     )

@@ -50,6 +50,7 @@ class Answer:
     headers: Mapping[str, str]
     body: bytes  # the first `max_read` bytes at most
     latency_s: float
+    truncated: bool = False  # there was more than `max_read` (told by `get` only)
 
 
 class OutboundClient:
@@ -96,10 +97,39 @@ class OutboundClient:
                 response.status, dict(response.headers), head, time.perf_counter() - started
             )
 
+    async def get(self, url: str, headers: Mapping[str, str]) -> Answer:
+        """A GET whose answer is read up to `max_read` bytes; `truncated` says there was
+        more. Asks for no content coding: the body is read as it comes, never inflated."""
+        check_url(url, self.policy)
+        started = time.perf_counter()
+        sent = {"Accept-Encoding": "identity", **headers}
+        async with self._client().get(url, headers=sent, allow_redirects=False) as response:
+            head = await _read_up_to(response.content, self.max_read + 1)
+            return Answer(
+                response.status,
+                dict(response.headers),
+                head[: self.max_read],
+                time.perf_counter() - started,
+                truncated=len(head) > self.max_read,
+            )
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+async def _read_up_to(stream: aiohttp.StreamReader, limit: int) -> bytes:
+    """At most `limit` bytes: a read returns what has arrived, so it is repeated."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await stream.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 __all__ = ["Answer", "OutboundClient", "Policy", "Refused"]

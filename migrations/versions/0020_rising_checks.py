@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import app.db
 
 revision: str = '0020'
-down_revision: str | None = '0016'
+down_revision: str | None = '0019'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -191,7 +191,8 @@ def alert_fields(cap: CapAlert, now: datetime) -> dict[str, Any]:
     info = cap.info
     if info is None:
         raise Unsupported("no info block")
-    title = (info.headline or info.event)[:120]
+    # One line, as our titles are: a headline may wrap.
+    title = " ".join((info.headline or info.event).split())[:120]
     expires = info.expires or cap.sent + DEFAULT_LIFETIME
     return {
         "title": title,
