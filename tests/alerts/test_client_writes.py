@@ -29,7 +29,11 @@ async def test_a_client_issues_as_an_agency_under_its_name_and_residents_get_it(
 ) -> None:
     officer = await new_agency(app, client)
     made = await new_api_client(
-        client, officer, ("alerts:write",), name="Borough alerts", jurisdiction=circle(LONDON, 5_000)
+        client,
+        officer,
+        ("alerts:write",),
+        name="Borough alerts",
+        jurisdiction=circle(LONDON, 5_000),
     )
     resident, far = await new_account(client), await new_account(client)
     await watch(client, resident, LONDON)
@@ -166,7 +170,9 @@ async def test_a_revoked_client_issues_nothing(app: FastAPI, client: httpx.Async
     made = await new_api_client(client, admin, ("alerts:write",))
     headers = await client_headers(client, made)
     alert = (await post_alert(client, headers)).json()
-    assert (await client.delete(f"/v1/admin/clients/{made.id}", headers=admin.headers)).status_code == 204
+    assert (
+        await client.delete(f"/v1/admin/clients/{made.id}", headers=admin.headers)
+    ).status_code == 204
     assert (await post_alert(client, headers)).status_code == 401
     cancel = await client.post(f"/v1/alerts/{alert['id']}/cancel", headers=headers)
     assert cancel.status_code == 401
