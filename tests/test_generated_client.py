@@ -40,7 +40,9 @@ WEBHOOKS_STEP = DRIVER.with_name("webhooks_step.py")
 PACKAGE = "nwc"
 # Literal enums: the tz database's zone names (`GMT+0`, `GMT-0`, `GMT0`) make duplicate
 # Python enum member names, which the generator refuses; literals are the better type.
-CONFIG = f"literal_enums: true\nproject_name_override: {PACKAGE}\npackage_name_override: {PACKAGE}\n"
+CONFIG = (
+    f"literal_enums: true\nproject_name_override: {PACKAGE}\npackage_name_override: {PACKAGE}\n"
+)
 ADMIN_EMAIL = "admin@example.org"
 ADMIN_PASSWORD = "correct horse battery staple"
 
@@ -61,7 +63,7 @@ def _run(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.Complet
     # No PYTHONPATH of ours: the generated package and the driver stand alone.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PYTHONPATH"] = str(cwd)
-    return subprocess.run(  # noqa: S603 - our own tools, with arguments we built
+    return subprocess.run(
         args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
 
@@ -96,9 +98,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def live_server(
-    sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
+def live_server(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The app served by uvicorn on a free loopback port, in a thread; its base URL."""
     directory = tmp_path_factory.mktemp("live")
     with pytest.MonkeyPatch.context() as env:
@@ -110,11 +110,14 @@ def live_server(
 
     async def seed() -> None:
         app = create_app(settings)
-        async with app.router.lifespan_context(app), app.state.sessionmaker() as session:
-            async with session.begin():
-                await service.create_admin(
-                    session, app.state.auth, ADMIN_EMAIL, ADMIN_PASSWORD, "Admin"
-                )
+        async with (
+            app.router.lifespan_context(app),
+            app.state.sessionmaker() as session,
+            session.begin(),
+        ):
+            await service.create_admin(
+                session, app.state.auth, ADMIN_EMAIL, ADMIN_PASSWORD, "Admin"
+            )
 
     asyncio.run(seed())
     sock = socket.socket()

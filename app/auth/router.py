@@ -110,6 +110,7 @@ _GRANTS = (PasswordGrant, RefreshTokenGrant, ClientCredentialsGrant)
 _TOKEN_REQUEST: TypeAdapter[PasswordGrant | RefreshTokenGrant | ClientCredentialsGrant] = (
     TypeAdapter(TokenRequest)
 )
+_PARAMETERS = frozenset(name for grant in _GRANTS for name in grant.model_fields)
 _FORM = "application/x-www-form-urlencoded"
 # The form is read by the handler, not declared as FastAPI Form parameters, so that the
 # document can say which fields each grant takes: one schema per grant, told apart by
@@ -144,7 +145,9 @@ async def _token_form(
         raise service.OAuthError("invalid_request", "The form is malformed.") from exc
     fields: dict[str, str] = {}
     for name, value in form.multi_items():
-        if name in fields:  # RFC 6749 §3.2: no parameter more than once
+        if name not in _PARAMETERS:
+            continue  # RFC 6749 §3.2: unknown parameters are ignored
+        if name in fields:  # and none of ours may be given more than once
             raise service.OAuthError("invalid_request", f"{name} is given more than once.")
         if not isinstance(value, str):
             raise service.OAuthError("invalid_request", f"{name} must be a form field.")

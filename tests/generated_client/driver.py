@@ -70,7 +70,8 @@ def sign_in(anonymous: Client, email: str, password: str) -> TokenResponse:
 def as_resident(anonymous: Client, base_url: str) -> AuthenticatedClient:
     email = f"ann-{uuid.uuid4().hex[:8]}@example.org"
     body = RegisterRequest(email=email, password=PASSWORD, display_name="Ann")
-    user = expect(register_user.sync_detailed(client=anonymous, body=body), UserRead, HTTPStatus.CREATED)
+    registered = register_user.sync_detailed(client=anonymous, body=body)
+    user = expect(registered, UserRead, HTTPStatus.CREATED)
     assert user.email == email
     tokens = sign_in(anonymous, email, PASSWORD)
     assert isinstance(tokens.refresh_token, str)
@@ -185,7 +186,8 @@ def as_api_client(anonymous: Client, base_url: str, admin_email: str, password: 
 
     page = expect(list_incidents.sync_detailed(client=client), PageIncidentRead)
     (seen,) = page.items
-    assert seen.reporter is None and not seen.location_exact  # snapped, no one behind it
+    assert seen.reporter is None  # no one behind it
+    assert not seen.location_exact  # snapped
     one = expect(read_incident.sync_detailed(seen.id, client=client), IncidentRead)
     assert one.location.coordinates == seen.location.coordinates
     print("client read reports, snapped")
