@@ -113,11 +113,12 @@ def cmd_openapi(args: argparse.Namespace) -> int:
     from pydantic import SecretStr
 
     from app.main import create_app
+    from app.openapi import stable
 
     # The document does not depend on the deployment: build it from a throwaway config,
     # so that generating it needs no secrets and touches no database.
     settings = Settings(database_url="sqlite+aiosqlite://", jwt_secret=SecretStr("o" * 32))
-    document = json.dumps(create_app(settings).openapi(), indent=2, sort_keys=True) + "\n"
+    document = json.dumps(stable(create_app(settings).openapi()), indent=2) + "\n"
     if args.check:
         current = Path(args.output).read_text() if Path(args.output).exists() else ""
         if current != document:

@@ -26,7 +26,16 @@ from app.problems import FieldError, Problem
 class IdempotencyRecord(TableModel, table=True):
     __tablename__ = "idempotency_keys"
 
-    user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE", primary_key=True)
+    # Whose key: a user's id, or an API client's (`incidents:write`). One of the two
+    # columns below repeats it, so that the keys (and the answers they hold) go with
+    # their account or client.
+    owner_id: uuid.UUID = Field(primary_key=True)
+    user_id: uuid.UUID | None = Field(
+        default=None, foreign_key="users.id", ondelete="CASCADE", index=True
+    )
+    client_id: uuid.UUID | None = Field(
+        default=None, foreign_key="api_clients.id", ondelete="CASCADE", index=True
+    )
     scope: str = Field(max_length=64, primary_key=True)
     key: str = Field(max_length=128, primary_key=True)
     request_hash: str = Field(max_length=64)
@@ -59,13 +68,13 @@ def _reused() -> Problem:
     )
 
 
-Key = tuple[uuid.UUID, str]  # (user, Idempotency-Key)
+Key = tuple[uuid.UUID, str]  # (owner: a user or an API client, Idempotency-Key)
 
 
 def _where_keys(scope: str, keys: Sequence[Key]) -> Any:
     return and_(
         _TABLE.c.scope == scope,
-        tuple_(_TABLE.c.user_id, _TABLE.c.key).in_([tuple(k) for k in keys]),
+        tuple_(_TABLE.c.owner_id, _TABLE.c.key).in_([tuple(k) for k in keys]),
     )
 
 
@@ -74,21 +83,25 @@ async def stored(session: AsyncSession, scope: str, keys: Sequence[Key]) -> dict
     out: dict[Key, Stored] = {}
     for start in range(0, len(keys), 500):
         rows = await session.execute(
-            select(_TABLE.c.user_id, _TABLE.c.key, _TABLE.c.request_hash, _TABLE.c.response).where(
+            select(_TABLE.c.owner_id, _TABLE.c.key, _TABLE.c.request_hash, _TABLE.c.response).where(
                 _where_keys(scope, keys[start : start + 500])
             )
         )
-        for user_id, key, body_hash, response in rows:
-            out[(user_id, key)] = Stored(body_hash, response or {})
+        for owner_id, key, body_hash, response in rows:
+            out[(owner_id, key)] = Stored(body_hash, response or {})
     return out
 
 
 async def claim_many(
-    session: AsyncSession, scope: str, claims: Sequence[tuple[Key, str, int, dict[str, Any]]]
+    session: AsyncSession,
+    scope: str,
+    claims: Sequence[tuple[Key, str, int, dict[str, Any]]],
+    clients: frozenset[uuid.UUID] = frozenset(),
 ) -> set[Key]:
     """Claim keys for requests — (key, body hash, status, answer) — storing the answers
     they will give. Returns the keys claimed; any other was claimed meanwhile by a
-    concurrent transaction, whose answer `stored` then reads.
+    concurrent transaction, whose answer `stored` then reads. Owners in `clients` are
+    API clients, the others users.
 
     The rows are written in the caller's transaction, so an answer is seen exactly when
     the effect is: if the transaction fails, the keys are free again. A concurrent
@@ -99,7 +112,9 @@ async def claim_many(
     now = utcnow()
     rows = [
         {
-            "user_id": user_id,
+            "owner_id": owner_id,
+            "user_id": None if owner_id in clients else owner_id,
+            "client_id": owner_id if owner_id in clients else None,
             "scope": scope,
             "key": key,
             "request_hash": body_hash,
@@ -107,17 +122,17 @@ async def claim_many(
             "response": response,
             "created_at": now,
         }
-        for (user_id, key), body_hash, status_code, response in claims
+        for (owner_id, key), body_hash, status_code, response in claims
     ]
     # Rows as parameter sets, not one VALUES clause: the statement is compiled once and
     # cached, where a VALUES list is compiled again for every batch (7 % of the CPU).
     claimed = await session.execute(
         insert_for(session, _TABLE)
         .on_conflict_do_nothing()
-        .returning(_TABLE.c.user_id, _TABLE.c.key),
+        .returning(_TABLE.c.owner_id, _TABLE.c.key),
         rows,
     )
-    return {(user_id, key) for user_id, key in claimed}
+    return {(owner_id, key) for owner_id, key in claimed}
 
 
 def replay(entry: Stored, body_hash: str) -> dict[str, Any]:

@@ -160,6 +160,30 @@ def _add_examples(operation: dict[str, Any], components: dict[str, Any]) -> None
                 content["example"] = example_of(content["schema"], components, request=request)
 
 
+def _negotiated(operation: dict[str, Any]) -> None:
+    """An answer negotiated between JSON media types (`GET /v1/incidents`: a page, or
+    with `Accept: application/geo+json` a FeatureCollection) declares, under
+    `application/json` and first, a schema admitting each: generated clients (such as
+    openapi-python-client) read one schema per status, from the first media type, and
+    must parse whichever representation they asked for."""
+    for status, response in operation.get("responses", {}).items():
+        content = response.get("content", {})
+        if not status.startswith("2") or "application/json" not in content:
+            continue
+        others = [
+            body["schema"]
+            for media_type, body in content.items()
+            if media_type != "application/json"
+            and media_type.endswith("+json")
+            and "schema" in body
+        ]
+        if not others:
+            continue
+        plain = content.pop("application/json")
+        plain["schema"] = {"oneOf": [plain["schema"], *others]}
+        response["content"] = {"application/json": plain, **content}
+
+
 def build_openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
@@ -200,6 +224,19 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                 if "application/problem+json" in content:
                     content.pop("application/json", None)
                     content["application/problem+json"] = {"schema": PROBLEM_REF}
+            _negotiated(operation)
             _add_examples(operation, components)
     app.openapi_schema = schema
     return schema
+
+
+def stable(node: Any, parent: str | None = None) -> Any:
+    """The document with its keys sorted, so that the committed file diffs well; but an
+    answer's or body's media types keep their order, as generated clients take the first
+    they support (see `_negotiated`)."""
+    if isinstance(node, dict):
+        keys = list(node) if parent == "content" else sorted(node)
+        return {key: stable(node[key], key) for key in keys}
+    if isinstance(node, list):
+        return [stable(value) for value in node]
+    return node

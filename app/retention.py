@@ -158,7 +158,7 @@ async def purge(
         purged.idempotency_keys = await _delete_batches(
             sessionmaker,
             _IDEMPOTENCY,
-            [_IDEMPOTENCY.c.user_id, _IDEMPOTENCY.c.scope, _IDEMPOTENCY.c.key],
+            [_IDEMPOTENCY.c.owner_id, _IDEMPOTENCY.c.scope, _IDEMPOTENCY.c.key],
             _IDEMPOTENCY.c.created_at < now - policy.idempotency_keys,
             stop,
         )

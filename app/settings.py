@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     # authentications count against the sign-in failure limits above.
     client_tokens_per_hour: int = Field(default=60, ge=1)
     client_requests_per_minute: int = Field(default=600, ge=1)
+    # Reports an API client with `incidents:write` files an hour on residents' behalf (a
+    # council's own reporting form, many people behind one client), and alerts (with
+    # updates) one with `alerts:write` sends an hour, as an agency officer does.
+    incidents_per_client_per_hour: int = Field(default=600, ge=1)
     # Active push devices per user; registering one more deactivates the least recently
     # seen (no phone is refused, and the push fan-out per user stays bounded).
     max_devices_per_user: int = Field(default=20, ge=1)

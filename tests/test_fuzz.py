@@ -189,3 +189,32 @@ def test_what_the_schema_allows_the_server_takes(
         assert response.status_code < 300, (case.as_curl_command(), response.text)
 
     fuzz()
+
+
+def test_the_token_endpoint_refuses_no_form_its_schema_allows_as_malformed(
+    world: World, fuzz_schema: OpenApiSchema
+) -> None:
+    """Each grant's form as the document declares it: what the schema allows, the server
+    never calls `invalid_request` (it may still refuse the credentials)."""
+    [operation] = [
+        result.ok()
+        for result in fuzz_schema.get_all_operations()
+        if isinstance(result, Ok) and result.ok().label == "POST /v1/auth/token"
+    ]
+    grants: set[str] = set()
+
+    @given(case=operation.as_strategy(GenerationMode.POSITIVE))
+    @bounded(EXAMPLES * 2)
+    def fuzz(case: Case[Any]) -> None:
+        response = case.call()
+        assert response.status_code in (200, 400, 401, 429), response.text
+        if response.status_code != 200:
+            assert response.json()["error"] != "invalid_request", (
+                case.as_curl_command(),
+                response.text,
+            )
+        assert isinstance(case.body, dict)
+        grants.add(str(case.body["grant_type"]))
+
+    fuzz()
+    assert grants == {"password", "refresh_token", "client_credentials"}

@@ -4,7 +4,8 @@ Public alerts (no group, not a test) that touch its jurisdiction, or any public 
 for a client with no jurisdiction (an admin's, national); and the alerts of the group it
 was given, as that group's members see them. "Touch" is what it is for a resident's
 place: the alert's area intersects the jurisdiction, so an alert over a whole county is
-one for each borough's client in it. A test alert is its issuer's alone, never a client's.
+one for each borough's client in it. A test alert is its issuer's alone, never another
+client's. A client with `alerts:write` also reads what it issued itself (`scope=issued`).
 Everything else is 404, as it is for a user who may not see it.
 """
 
@@ -27,6 +28,8 @@ from app.problems import not_found
 
 
 def client_may_read(client: ApiClient, alert: Alert) -> bool:
+    if alert.issued_by_client_id == client.id:
+        return True
     if alert.status == AlertStatus.test:
         return False
     if alert.group_id is not None:
@@ -59,5 +62,15 @@ async def list_alerts_for_client(
         col(Alert.superseded_at).is_(None),
         col(Alert.status) != AlertStatus.test.value,
         readable,
+    )
+    return await page_of_alerts(session, stmt, active, limit, cursor)
+
+
+async def list_issued_by_client(
+    session: AsyncSession, client: ApiClient, active: bool | None, limit: int, cursor: str | None
+) -> Page[AlertRead]:
+    """The current versions of the alerts the client issued (`alerts:write`)."""
+    stmt = select(Alert).where(
+        col(Alert.superseded_at).is_(None), col(Alert.issued_by_client_id) == client.id
     )
     return await page_of_alerts(session, stmt, active, limit, cursor)

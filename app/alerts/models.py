@@ -111,6 +111,11 @@ class Alert(TableModel, table=True):
     issuer_id: uuid.UUID | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
     issuer_kind: str = Field(max_length=16)  # coordinator | agency | admin
     issuer_name: str = Field(max_length=80)
+    # An API client's alert (`alerts:write`): issued as an agency, under the client's
+    # name, with no issuing user. Only that client (and admins) manage it.
+    issued_by_client_id: uuid.UUID | None = Field(
+        default=None, foreign_key="api_clients.id", ondelete="SET NULL", index=True
+    )
     issued_at: datetime = created_now()
     expires_at: datetime = Field(sa_type=UTCDateTime)
     # Set when a newer version (update or cancel) replaces this one.

@@ -3,15 +3,15 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from fastapi import Request, Response, status
+from fastapi import Depends, Request, Response, status
 from sqlalchemy import select
 from sqlmodel import col
 
 from app.alerts import places as places_service
 from app.alerts import service
 from app.alerts.cap import CAP_MEDIA_TYPE, atom_feed, cap_document
-from app.alerts.client_reads import list_alerts_for_client
-from app.alerts.deps import AlertFromPath, ReadableAlert
+from app.alerts.client_reads import list_alerts_for_client, list_issued_by_client
+from app.alerts.deps import AlertFromPath, ReadableAlert, WritableAlert
 from app.alerts.models import Alert, AlertStatus, MsgType
 from app.alerts.schemas import (
     AckBody,
@@ -29,8 +29,8 @@ from app.alerts.schemas import (
     PreferencesRead,
 )
 from app.alerts.why import why
-from app.auth.client_deps import AlertsReader
-from app.auth.deps import CurrentUser, rate_limit
+from app.auth.client_deps import AlertsReader, AlertsWriter
+from app.auth.deps import CurrentUser
 from app.auth.models import Role, User
 from app.db import SessionDep, utcnow
 from app.groups.models import Group
@@ -51,8 +51,20 @@ def _alert_rate(settings: Settings, user: User) -> Rate:
     return Rate(settings.alerts_per_issuer_per_hour, HOUR)
 
 
-# Issuing and updating an alert both push to an area: one count per issuer.
-ALERTS_LIMIT = rate_limit("alerts", _alert_rate, "alerts and alert updates")
+async def _limit_alerts(request: Request, caller: AlertsWriter) -> None:
+    """Issuing and updating an alert both push to an area: one count per issuer, user or
+    API client (which issues as an agency)."""
+    settings: Settings = request.app.state.settings
+    if isinstance(caller, User):
+        limit, key = _alert_rate(settings, caller), f"alerts:{caller.id}"
+    else:
+        limit = Rate(settings.alerts_per_agency_per_hour, HOUR)
+        key = f"alerts:client:{caller.client.id}"
+    detail = f"At most {limit.amount} alerts and alert updates per hour."
+    await request.app.state.limiter.take(limit, key, detail)
+
+
+ALERTS_LIMIT = Depends(_limit_alerts)
 # Abridged: the documents validate against the OASIS CAP 1.2 schema (tests/alerts/test_cap).
 _CAP_EXAMPLE = """\
 <alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">
@@ -149,13 +161,16 @@ async def replace_preferences(
     dependencies=[ALERTS_LIMIT],
 )
 async def issue_alert(
-    data: AlertCreate, user: CurrentUser, session: SessionDep, request: Request
+    data: AlertCreate, caller: AlertsWriter, session: SessionDep, request: Request
 ) -> AlertRead:
     """Issue a geofenced alert: group coordinators for their group, agency users inside
     their jurisdiction, admins anywhere. A coordinator's area is at least a circle of
     `NW_MIN_ALERT_RADIUS_M` (default 200 m; a polygon at least its area), else 422 naming
-    `area`; agency officers and admins may go down to 25 m."""
-    alert = await service.issue_alert(session, request.app.state.settings, user, data)
+    `area`; agency officers and admins may go down to 25 m. An API client with
+    `alerts:write` issues as an agency inside its jurisdiction (anywhere without one),
+    never to a group; the alert is shown under the client's name."""
+    issuer = caller if isinstance(caller, User) else caller.client
+    alert = await service.issue_alert(session, request.app.state.settings, issuer, data)
     return service.to_read(alert)
 
 
@@ -170,11 +185,12 @@ async def list_alerts(
 ) -> Page[AlertRead]:
     """`mine`: alerts touching the caller's places (or groups); `issued`: the caller's own.
     For an API client (`alerts:read`), `mine` is the public alerts touching its
-    jurisdiction (all of them without one) and its group's alerts; it issues none."""
+    jurisdiction (all of them without one) and its group's alerts; `issued`, those it
+    issued itself with `alerts:write`."""
     if isinstance(caller, User):
         return await service.list_alerts(session, caller, scope, active, limit, cursor)
     if scope == "issued":
-        return Page[AlertRead](items=[])
+        return await list_issued_by_client(session, caller.client, active, limit, cursor)
     return await list_alerts_for_client(session, caller.client, active, limit, cursor)
 
 
@@ -218,14 +234,17 @@ async def read_alert(
 )
 async def update_alert(
     data: AlertUpdate,
-    alert: AlertFromPath,
-    user: CurrentUser,
+    alert: WritableAlert,
+    caller: AlertsWriter,
     session: SessionDep,
     request: Request,
 ) -> AlertRead:
     """A new version replacing this one; it reaches everyone either version reached. A new
-    area obeys the same minimum as issuing (200 m for coordinators)."""
-    version = await service.update_alert(session, request.app.state.settings, user, alert, data)
+    area obeys the same minimum as issuing (200 m for coordinators), and an API client's
+    stays inside its jurisdiction; a client updates only the alerts it issued."""
+    issuer = caller if isinstance(caller, User) else caller.client
+    settings = request.app.state.settings
+    version = await service.update_alert(session, settings, issuer, alert, data)
     return service.to_read(version)
 
 
@@ -236,14 +255,16 @@ async def update_alert(
     responses=problem_responses(403, 409),
 )
 async def cancel_alert(
-    alert: AlertFromPath,
-    user: CurrentUser,
+    alert: WritableAlert,
+    caller: AlertsWriter,
     session: SessionDep,
     data: AlertCancel | None = None,
 ) -> AlertRead:
-    """Cancel: a final version that tells every recipient the alert is over."""
+    """Cancel: a final version that tells every recipient the alert is over (an API
+    client cancels only the alerts it issued)."""
+    issuer = caller if isinstance(caller, User) else caller.client
     return service.to_read(
-        await service.cancel_alert(session, user, alert, data.reason if data else None)
+        await service.cancel_alert(session, issuer, alert, data.reason if data else None)
     )
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app import outbox
+from app.alerts import client_writes
 from app.alerts import places as places_service
 from app.alerts.models import Ack, AckKind, Alert, AlertStatus, MsgType
 from app.alerts.recipients import resolve_chain_recipients
@@ -33,7 +34,7 @@ from app.alerts.schemas import (
     PushCounts,
     ReachCount,
 )
-from app.auth.models import Role, User
+from app.auth.models import ApiClient, Role, User
 from app.db import utcnow
 from app.geo.index import index_for
 from app.geo.schemas import MAX_RADIUS_M, MIN_RADIUS_M
@@ -58,13 +59,14 @@ def area_limits(settings: Settings) -> AreaLimits:
 
 
 def check_coordinator_reach(
-    settings: Settings, user: User, shape: Shape, *, given: bool = True
+    settings: Settings, user: User | ApiClient, shape: Shape, *, given: bool = True
 ) -> None:
     """A coordinator (a resident alerting through a group) alerts at least a circle of
     NW_MIN_ALERT_RADIUS_M, or a polygon of its area: a smaller alert would tell its issuer,
     through the reach figures, whether anyone watches one house. Agency officers and
-    admins keep the 25 m minimum. `given`: the caller sent the area (else the group's)."""
-    if user.role in (Role.agency, Role.admin):
+    admins keep the 25 m minimum, and so do API clients, which issue as an agency.
+    `given`: the caller sent the area (else the group's)."""
+    if isinstance(user, ApiClient) or user.role in (Role.agency, Role.admin):
         return
     check_at_least("area", shape, settings.min_alert_radius_m, given=given)
 
@@ -159,12 +161,13 @@ UNVETTED_SEVERITIES = frozenset({"moderate", "minor"})
 
 
 async def _check_severity(
-    session: AsyncSession, user: User, group_id: uuid.UUID | None, severity: str
+    session: AsyncSession, user: User | ApiClient, group_id: uuid.UUID | None, severity: str
 ) -> None:
-    """Severe and extreme alerts come from verified groups, agency officers and admins."""
+    """Severe and extreme alerts come from verified groups, agency officers and admins
+    (and API clients, which issue as an agency)."""
     if group_id is None or severity in UNVETTED_SEVERITIES:
         return
-    if user.role in (Role.agency, Role.admin):
+    if isinstance(user, ApiClient) or user.role in (Role.agency, Role.admin):
         return
     group = await session.get(Group, group_id)
     if group is None or group.verification != Verification.verified:
@@ -176,18 +179,30 @@ async def _check_severity(
         )
 
 
+def _issuer_of(user: User | ApiClient, shown_as: str | None) -> dict[str, Any]:
+    if isinstance(user, ApiClient):
+        return {"issuer_id": None, "issuer_name": user.name, "issued_by_client_id": user.id}
+    return {"issuer_id": user.id, "issuer_name": (shown_as or user.display_name)[:80]}
+
+
 async def issue_alert(
     session: AsyncSession,
     settings: Settings,
-    user: User,
+    user: User | ApiClient,
     data: AlertCreate,
     *,
     issuer_name: str | None = None,
 ) -> Alert:
-    """`issuer_name`: what the alert is shown under, when not the issuer's own name (an
+    """Issue as a user (see `_authorise`) or as an API client (`client_writes`).
+
+    `issuer_name`: what the alert is shown under, when not the issuer's own name (an
     agency's CAP feed, issued as one of its officers or as the feeds' system account)."""
     _check_expiry(data.expires_at)
-    kind, area, shape = await _authorise(session, settings, user, data.group_id, data.area)
+    if isinstance(user, ApiClient):
+        limits = area_limits(settings)
+        kind, area, shape = client_writes.authorise_client(user, data.group_id, data.area, limits)
+    else:
+        kind, area, shape = await _authorise(session, settings, user, data.group_id, data.area)
     await _check_severity(session, user, data.group_id, data.severity.value)
     alert_id = uuid.uuid4()
     alert = Alert(
@@ -205,9 +220,8 @@ async def issue_alert(
         area=area,
         actions=[a.model_dump(mode="json") for a in data.actions],
         group_id=data.group_id,
-        issuer_id=user.id,
         issuer_kind=kind,
-        issuer_name=(issuer_name or user.display_name)[:80],
+        **_issuer_of(user, issuer_name),
         issued_at=utcnow(),
         expires_at=data.expires_at,
     )
@@ -229,14 +243,16 @@ async def chain(session: AsyncSession, alert: Alert) -> list[Alert]:
     return list(rows.scalars().all())
 
 
-def _may_manage(user: User, alert: Alert, moderator: bool) -> bool:
+def _may_manage(user: User | ApiClient, alert: Alert, moderator: bool) -> bool:
+    if isinstance(user, ApiClient):
+        return alert.issued_by_client_id == user.id
     return user.role == Role.admin or alert.issuer_id == user.id or moderator
 
 
 async def _is_group_moderator(
-    session: AsyncSession, user: User, group_id: uuid.UUID | None
+    session: AsyncSession, user: User | ApiClient, group_id: uuid.UUID | None
 ) -> bool:
-    if group_id is None:
+    if group_id is None or isinstance(user, ApiClient):
         return False
     roles = await groups_service.roles_in(session, user.id, [group_id])
     return roles.get(group_id) in groups_service.MODERATOR_ROLES
@@ -244,7 +260,7 @@ async def _is_group_moderator(
 
 async def _new_version(
     session: AsyncSession,
-    user: User,
+    user: User | ApiClient,
     alert: Alert,
     msg_type: MsgType,
     changes: dict[str, Any],
@@ -274,6 +290,7 @@ async def _new_version(
             "issuer_id",
             "issuer_kind",
             "issuer_name",
+            "issued_by_client_id",
             "expires_at",
         )
     }
@@ -307,7 +324,11 @@ async def _new_version(
 
 
 async def update_alert(
-    session: AsyncSession, settings: Settings, user: User, alert: Alert, data: AlertUpdate
+    session: AsyncSession,
+    settings: Settings,
+    user: User | ApiClient,
+    alert: Alert,
+    data: AlertUpdate,
 ) -> Alert:
     changes: dict[str, Any] = {}
     for field, value in data.model_dump(exclude_unset=True, mode="json").items():
@@ -318,7 +339,9 @@ async def update_alert(
     if data.area is not None:
         shape = checked_area("area", data.area, area_limits(settings))
         check_coordinator_reach(settings, user, shape)
-        if alert.group_id is not None:
+        if isinstance(user, ApiClient):
+            client_writes.check_in_jurisdiction(user, shape)
+        elif alert.group_id is not None:
             group = await session.get(Group, alert.group_id)
             if group is not None and not contains(from_geojson(group.area), shape):
                 raise invalid("area", "must lie within the group's area", code="outside_group")
@@ -341,7 +364,7 @@ async def update_alert(
 
 
 async def cancel_alert(
-    session: AsyncSession, user: User, alert: Alert, reason: str | None = None
+    session: AsyncSession, user: User | ApiClient, alert: Alert, reason: str | None = None
 ) -> Alert:
     """The final version; its body says why it is over, when the issuer said so."""
     changes = {"body": reason} if reason else {}

@@ -15,6 +15,7 @@ from fastapi import Depends, Request, Security
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import OAuth2
 from fastapi.security.utils import get_authorization_scheme_param
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
 from app.auth import service
@@ -22,8 +23,8 @@ from app.auth.deps import oauth2_scheme
 from app.auth.models import ApiClient, User
 from app.auth.scopes import SCOPE_DESCRIPTIONS, Scope
 from app.auth.service import AuthContext
-from app.auth.tokens import InvalidToken
-from app.db import SessionDep
+from app.auth.tokens import AccessClaims, InvalidToken
+from app.db import SessionDep, reading
 from app.problems import Problem, unauthenticated
 from app.ratelimit import Rate
 
@@ -78,7 +79,7 @@ def insufficient_scope(scope: Scope) -> Problem:
 
 
 async def _client_caller(
-    request: Request, session: SessionDep, token: str, scope: Scope
+    request: Request, session: AsyncSession, token: str, scope: Scope
 ) -> ClientCaller:
     ctx: AuthContext = request.app.state.auth
     try:
@@ -154,3 +155,34 @@ def user_or_client(scope: Scope) -> Any:
 # Defined once, so that a route naming it twice (directly and through AlertFromPath's
 # sibling) runs it once: one rate-limit count per request.
 AlertsReader = Annotated[Caller, user_or_client(Scope.alerts_read)]
+AlertsWriter = Annotated[Caller, user_or_client(Scope.alerts_write)]
+IncidentsReader = Annotated[Caller, user_or_client(Scope.incidents_read)]
+
+
+def claims_or_client(scope: Scope) -> Any:
+    """As `user_or_client`, but a user is given as their token's claims, the account not
+    read: for report submission, which reads a whole batch's accounts at once. The
+    client is read in a session of its own, ended before the operation goes on: on
+    SQLite the request's would hold the write lock that the batch writer waits for."""
+
+    bearer = Security(client_scheme, scopes=[scope.value])  # a default, as above
+
+    async def check_caller(
+        request: Request,
+        user_token: Annotated[str | None, Depends(oauth2_scheme)],
+        client_token: str | None = bearer,
+    ) -> AccessClaims | ClientCaller:
+        token = user_token or client_token
+        if not token:
+            raise unauthenticated()
+        ctx: AuthContext = request.app.state.auth
+        try:
+            return ctx.tokens.verify_access(token)
+        except InvalidToken:
+            async with reading(request.app.state.sessionmaker) as session:
+                return await _client_caller(request, session, token, scope)
+
+    return Depends(check_caller)
+
+
+IncidentsWriter = Annotated[AccessClaims | ClientCaller, claims_or_client(Scope.incidents_write)]

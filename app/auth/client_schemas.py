@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import Field, field_validator
 
 from app.auth.scopes import Scope, canonical
-from app.geo.schemas import Area
+from app.geo.schemas import Area, JurisdictionArea
 from app.ratelimit import DAY
 from app.schemas import RequestModel, ResponseModel
 from app.text import Name
@@ -51,7 +51,9 @@ class ClientRead(ResponseModel):
     client_id: uuid.UUID
     name: str
     scopes: list[Scope]
-    jurisdiction: dict[str, Any] | None = None
+    jurisdiction: JurisdictionArea | None = Field(
+        default=None, description="Where it acts; null: everywhere (an admin's client)"
+    )
     group_id: uuid.UUID | None = None
     created_by: uuid.UUID | None = Field(
         default=None, description="Who created it (null once that account is erased)"

@@ -3,26 +3,32 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import unquote_plus
 
-from fastapi import Form, Request, Response, status
+from fastapi import HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse
+from pydantic import TypeAdapter, ValidationError
 
 from app.auth import client_router, clients, firebase, service
 from app.auth.deps import AdminUser, AuthContextDep, CurrentUser
 from app.auth.schemas import (
     AdminUserUpdate,
+    ClientCredentialsGrant,
     FirebaseSignIn,
     LogoutRequest,
     MeUpdate,
     OAuthError,
+    PasswordGrant,
+    RefreshTokenGrant,
     RegisterRequest,
+    TokenRequest,
     TokenResponse,
     UserRead,
 )
 from app.db import SessionDep
 from app.middleware import client_address
+from app.openapi import component
 from app.problems import Problem
 from app.routing import make_router, problem_responses
 
@@ -100,65 +106,105 @@ def _client_credentials(
     return client_id, client_secret
 
 
-@router.post("/auth/token", response_model=TokenResponse, responses=_OAUTH_ERRORS)
-async def create_token(
+_GRANTS = (PasswordGrant, RefreshTokenGrant, ClientCredentialsGrant)
+_TOKEN_REQUEST: TypeAdapter[PasswordGrant | RefreshTokenGrant | ClientCredentialsGrant] = (
+    TypeAdapter(TokenRequest)
+)
+_PARAMETERS = frozenset(name for grant in _GRANTS for name in grant.model_fields)
+_FORM = "application/x-www-form-urlencoded"
+# The form is read by the handler, not declared as FastAPI Form parameters, so that the
+# document can say which fields each grant takes: one schema per grant, told apart by
+# `grant_type`, which both generated clients and schemathesis follow.
+_TOKEN_BODY = {
+    "required": True,
+    "content": {
+        _FORM: {
+            "schema": {
+                "oneOf": [component(grant) for grant in _GRANTS],
+                "discriminator": {
+                    "propertyName": "grant_type",
+                    "mapping": {
+                        "password": "#/components/schemas/PasswordGrant",
+                        "refresh_token": "#/components/schemas/RefreshTokenGrant",
+                        "client_credentials": "#/components/schemas/ClientCredentialsGrant",
+                    },
+                },
+            }
+        }
+    },
+}
+
+
+async def _token_form(
     request: Request,
-    session: SessionDep,
-    ctx: AuthContextDep,
-    grant_type: Annotated[
-        str | None,
-        Form(description="`password`, `refresh_token` or `client_credentials`"),
-    ] = None,
-    username: Annotated[str | None, Form(description="The account's email")] = None,
-    password: Annotated[str | None, Form()] = None,
-    refresh_token: Annotated[str | None, Form()] = None,
-    scope: Annotated[
-        str | None,
-        Form(description="client_credentials: space-separated scopes (default: all the client's)"),
-    ] = None,
-    client_id: Annotated[str | None, Form(description="client_credentials without Basic")] = None,
-    client_secret: Annotated[
-        str | None, Form(description="client_credentials without Basic")
-    ] = None,
-) -> Response:
+) -> PasswordGrant | RefreshTokenGrant | ClientCredentialsGrant:
+    """The form, checked against its grant's schema; every refusal is RFC 6749's."""
+    try:
+        form = await request.form()
+    except HTTPException as exc:
+        raise service.OAuthError("invalid_request", "The form is malformed.") from exc
+    fields: dict[str, str] = {}
+    for name, value in form.multi_items():
+        if name not in _PARAMETERS:
+            continue  # RFC 6749 §3.2: unknown parameters are ignored
+        if name in fields:  # and none of ours may be given more than once
+            raise service.OAuthError("invalid_request", f"{name} is given more than once.")
+        if not isinstance(value, str):
+            raise service.OAuthError("invalid_request", f"{name} must be a form field.")
+        fields[name] = value
+    grant_type = fields.get("grant_type")
+    if not grant_type:
+        raise service.OAuthError(
+            "invalid_request",
+            f"grant_type is required (the body must be {_FORM}).",
+        )
+    if grant_type not in {"password", "refresh_token", "client_credentials"}:
+        raise service.OAuthError(
+            "unsupported_grant_type", f"grant_type {grant_type!r} is not supported."
+        )
+    try:
+        return _TOKEN_REQUEST.validate_python(fields)
+    except ValidationError as exc:
+        wrong = sorted({str(e["loc"][-1]) for e in exc.errors() if e["loc"]})
+        raise service.OAuthError(
+            "invalid_request", f"{', '.join(wrong)}: missing or invalid for {grant_type}."
+        ) from None
+
+
+@router.post(
+    "/auth/token",
+    response_model=TokenResponse,
+    responses=_OAUTH_ERRORS,
+    openapi_extra={"requestBody": _TOKEN_BODY},
+)
+async def create_token(request: Request, session: SessionDep, ctx: AuthContextDep) -> Response:
     """OAuth2 token endpoint (RFC 6749): the password, refresh_token and
     client_credentials grants.
 
-    Form-encoded, as RFC 6749 requires; errors are answered as RFC 6749 §5.2. An API
-    client authenticates with HTTP Basic or with `client_id` and `client_secret` in the
-    form, not both; its answer has no refresh token.
+    Form-encoded, as RFC 6749 requires, with the fields of the grant `grant_type` names;
+    errors are answered as RFC 6749 §5.2. An API client authenticates with HTTP Basic or
+    with `client_id` and `client_secret` in the form, not both; its answer has no
+    refresh token.
     """
     basic = False
     try:
-        if grant_type == "password":
-            if not username or not password:
-                raise service.OAuthError("invalid_request", "username and password are required.")
+        form = await _token_form(request)
+        if isinstance(form, PasswordGrant):
             answer = await service.password_grant(
-                session, ctx, username, password, client_address(request)
+                session, ctx, form.username, form.password, client_address(request)
             )
-        elif grant_type == "refresh_token":
-            if not refresh_token:
-                raise service.OAuthError("invalid_request", "refresh_token is required.")
-            answer = await service.refresh_grant(session, ctx, refresh_token)
-        elif grant_type == "client_credentials":
+        elif isinstance(form, RefreshTokenGrant):
+            answer = await service.refresh_grant(session, ctx, form.refresh_token)
+        else:
             # Read here, not declared: OpenAPI ignores a parameter named Authorization.
             authorization = request.headers.get("authorization")
             basic = (authorization or "").partition(" ")[0].lower() == "basic"
             answer = await clients.client_credentials_grant(
                 session,
                 ctx,
-                *_client_credentials(authorization, client_id, client_secret),
-                scope,
+                *_client_credentials(authorization, form.client_id, form.client_secret),
+                form.scope,
                 client_address(request),
-            )
-        elif not grant_type:
-            raise service.OAuthError(
-                "invalid_request",
-                "grant_type is required (the body must be application/x-www-form-urlencoded).",
-            )
-        else:
-            raise service.OAuthError(
-                "unsupported_grant_type", f"grant_type {grant_type!r} is not supported."
             )
     except service.OAuthError as exc:
         # Answered, not raised: the transaction still commits, which a detected refresh

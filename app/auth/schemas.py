@@ -4,16 +4,19 @@ import re
 import uuid
 import zoneinfo
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
+    BaseModel,
+    ConfigDict,
     EmailStr,
     Field,
     StringConstraints,
     WithJsonSchema,
     field_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from app.auth.models import Role
 from app.auth.passwords import MIN_LENGTH, check_password
@@ -110,6 +113,70 @@ class FirebaseSignIn(RequestModel):
     id_token: str = Field(
         min_length=1, max_length=8192, description="A Firebase Auth ID token from the app"
     )
+
+
+class _GrantForm(BaseModel):
+    """A token request's form (RFC 6749): parameters it does not know are ignored, as
+    §3.2 requires, and nothing is stripped (a password is compared as typed)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+_Filled = Annotated[str, Field(min_length=1, max_length=8192)]
+
+
+def _left_out(schema: dict[str, Any]) -> None:
+    """An optional form field is left out, never null: no `default: null` either."""
+    schema.pop("default", None)
+
+
+class PasswordGrant(_GrantForm):
+    """Sign in with the account's email and password (RFC 6749 §4.3)."""
+
+    grant_type: Literal["password"]
+    username: _Filled = Field(description="The account's email", examples=["ann@example.org"])
+    password: _Filled = Field(examples=["correct horse battery staple"])
+
+
+class RefreshTokenGrant(_GrantForm):
+    """Swap a refresh token for new tokens (RFC 6749 §6); the old one is spent."""
+
+    grant_type: Literal["refresh_token"]
+    refresh_token: _Filled
+
+
+class ClientCredentialsGrant(_GrantForm):
+    """An API client's token (RFC 6749 §4.4). The client authenticates with HTTP Basic,
+    or with `client_id` and `client_secret` here (§2.3.1), not both."""
+
+    grant_type: Literal["client_credentials"]
+    # A form has no null: an optional field is left out.
+    scope: str | SkipJsonSchema[None] = Field(
+        default=None,
+        json_schema_extra=_left_out,
+        max_length=8192,
+        description="Space-separated scopes (default: all the client's)",
+        examples=["alerts:read incidents:read"],
+    )
+    client_id: str | SkipJsonSchema[None] = Field(
+        default=None,
+        min_length=1,
+        max_length=8192,
+        description="Without HTTP Basic",
+        json_schema_extra=_left_out,
+    )
+    client_secret: str | SkipJsonSchema[None] = Field(
+        default=None,
+        min_length=1,
+        max_length=8192,
+        description="Without HTTP Basic",
+        json_schema_extra=_left_out,
+    )
+
+
+TokenRequest = Annotated[
+    PasswordGrant | RefreshTokenGrant | ClientCredentialsGrant, Field(discriminator="grant_type")
+]
 
 
 class TokenResponse(ResponseModel):

@@ -17,9 +17,11 @@ class Scope(StrEnum):
 # Shown in the OpenAPI document, and so in Swagger UI's Authorize dialog.
 SCOPE_DESCRIPTIONS: dict[str, str] = {
     Scope.alerts_read: "Read public alerts inside the client's jurisdiction, and its group's",
-    Scope.alerts_write: "Issue alerts (reserved: no operation takes it yet)",
-    Scope.incidents_read: "Read reports inside the client's jurisdiction (reserved)",
-    Scope.incidents_write: "Submit reports, e.g. through Open311 (reserved)",
+    Scope.alerts_write: "Issue, update and cancel alerts inside the client's jurisdiction, "
+    "as an agency, under the client's name",
+    Scope.incidents_read: "Read reports inside the client's jurisdiction: as its agency "
+    "officer sees them for an officer's client, else snapped and with no reporter",
+    Scope.incidents_write: "Submit reports, e.g. through Open311",
     Scope.webhooks: "Manage webhook subscriptions (reserved)",
 }
 _ORDER = {scope.value: n for n, scope in enumerate(Scope)}

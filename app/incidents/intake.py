@@ -11,6 +11,10 @@ fixed cost (bench/incidents.py).
 
 A request whose key is already taken in the same batch waits for the next one, where
 it finds the first one's answer: the key still decides exactly one report.
+
+An API client (`incidents:write`) files through here too, for residents who are no
+users: the report has no reporter, the key is the client's, and the limit is the
+client's (NW_INCIDENTS_PER_CLIENT_PER_HOUR) instead of a user's and an address's.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ _TABLE = Incident.__table__
 
 @dataclass(eq=False)
 class _Report:
-    user_id: uuid.UUID
+    user_id: uuid.UUID | None  # None: filed by the API client `client_id`
     address: str  # the client's (app.middleware.client_address), for its limit
     key: str | None
     body_hash: str
@@ -63,10 +67,17 @@ class _Report:
     answer: asyncio.Future[dict[str, Any]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+    client_id: uuid.UUID | None = None
+
+    @property
+    def owner(self) -> uuid.UUID:
+        owner = self.user_id or self.client_id
+        assert owner is not None
+        return owner
 
     @property
     def idempotency_key(self) -> idempotency.Key | None:
-        return None if self.key is None else (self.user_id, self.key)
+        return None if self.key is None else (self.owner, self.key)
 
 
 def _time_problem(occurred_at: datetime, now: datetime) -> Problem | None:
@@ -91,9 +102,15 @@ class ReportIntake:
         self._writer: asyncio.Task[None] | None = None
 
     async def submit(
-        self, user_id: uuid.UUID, data: IncidentCreate, key: str | None, address: str
+        self,
+        user_id: uuid.UUID | None,
+        data: IncidentCreate,
+        key: str | None,
+        address: str,
+        client_id: uuid.UUID | None = None,
     ) -> dict[str, Any]:
-        """File a report; with an Idempotency-Key, a retry gets the original answer back."""
+        """File a report, as the user `user_id` or (None) the API client `client_id`;
+        with an Idempotency-Key, a retry gets the original answer back."""
         now = utcnow()
         problem = _time_problem(data.occurred_at, now)
         if problem is not None and key is None:
@@ -105,6 +122,7 @@ class ReportIntake:
             body_hash=idempotency.request_hash(data.model_dump(mode="json")) if key else "",
             problem=problem,
             values=self._values(user_id, data, now),
+            client_id=client_id,
         )
         self._queue.append(report)
         loop = asyncio.get_running_loop()
@@ -121,7 +139,9 @@ class ReportIntake:
         if self._writer is not None and not self._writer.done():
             await self._writer
 
-    def _values(self, user_id: uuid.UUID, data: IncidentCreate, now: datetime) -> dict[str, Any]:
+    def _values(
+        self, user_id: uuid.UUID | None, data: IncidentCreate, now: datetime
+    ) -> dict[str, Any]:
         lon, lat = data.location.coordinates
         snapped_lon, snapped_lat = snap(lon, lat, self.settings.snap_cell_m)
         return {
@@ -184,7 +204,7 @@ class ReportIntake:
         """One transaction for the batch; the answer (or problem) of each report, in order."""
         outcomes: list[dict[str, Any] | Exception | None] = [None] * len(batch)
         async with self.sessionmaker() as session, session.begin():
-            names = await display_names(session, {r.user_id for r in batch})
+            names = await display_names(session, {r.user_id for r in batch if r.user_id})
             keyed = [k for r in batch if (k := r.idempotency_key) is not None]
             stored = await idempotency.stored(session, IDEMPOTENCY_SCOPE, keyed) if keyed else {}
             accepted: list[int] = []
@@ -202,7 +222,8 @@ class ReportIntake:
                 # A plain record, not an entity: building an ORM instance per report was
                 # a fifth of the batch's CPU.
                 row = cast(ReportFields, SimpleNamespace(**batch[i].values))
-                outcomes[i] = to_read(row, True, names[batch[i].user_id]).model_dump(mode="json")
+                name = names[user] if (user := batch[i].user_id) else None
+                outcomes[i] = to_read(row, True, name).model_dump(mode="json")
             accepted = await self._claim_keys(session, batch, accepted, outcomes)
             await self._insert(session, [batch[i] for i in accepted])
         # Committed: from here on nothing may fail the batch, or it would be written again.
@@ -217,6 +238,15 @@ class ReportIntake:
 
     def _limits(self, report: _Report) -> list[tuple[Rate, str, str]]:
         """(rate, key, what a refusal says) for each limit a report counts against."""
+        if report.client_id is not None:
+            per_client = self.settings.incidents_per_client_per_hour
+            return [
+                (
+                    Rate(per_client, HOUR),
+                    f"incidents:client:{report.client_id}",
+                    f"At most {per_client} reports an hour per API client.",
+                )
+            ]
         per_user = self.settings.incidents_per_hour
         per_address = self.settings.incidents_per_address_per_hour
         return [
@@ -240,7 +270,8 @@ class ReportIntake:
         in_batch: Counter[str],
     ) -> dict[str, Any] | None:
         """A replay's answer; None for a report to write; raises the problem otherwise."""
-        if report.user_id not in names:  # the account went away after the token was issued
+        # The account went away after the token was issued (a client was read at once).
+        if report.user_id is not None and report.user_id not in names:
             raise unauthenticated("The access token is invalid or expired.")
         key = report.idempotency_key
         if key is not None and key in stored:
@@ -273,7 +304,8 @@ class ReportIntake:
                 claims.append((key, batch[i].body_hash, 201, answer))
         if not claims:
             return accepted
-        claimed = await idempotency.claim_many(session, IDEMPOTENCY_SCOPE, claims)
+        clients = frozenset(r.client_id for r in batch if r.client_id is not None)
+        claimed = await idempotency.claim_many(session, IDEMPOTENCY_SCOPE, claims, clients)
         lost = [i for i in accepted if batch[i].key and batch[i].idempotency_key not in claimed]
         if not lost:
             return accepted

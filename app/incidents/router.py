@@ -8,11 +8,13 @@ from fastapi import Header, Query, Request, Response, UploadFile, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from app.auth.deps import AccessClaimsDep, CurrentUser, rate_limit
+from app.auth.client_deps import ClientCaller, IncidentsReader, IncidentsWriter
+from app.auth.deps import CurrentUser, rate_limit
+from app.auth.models import User
 from app.categories import LABELS, Category
 from app.db import SessionDep
 from app.geo.schemas import BBOX_PATTERN
-from app.incidents import service
+from app.incidents import client_access, service
 from app.incidents.intake import ReportIntake
 from app.incidents.media import Media, PhotoCleaner, attach
 from app.incidents.models import IncidentStatus
@@ -80,20 +82,28 @@ async def list_incident_categories() -> list[CategoryRead]:
     "/incidents",
     status_code=status.HTTP_201_CREATED,
     response_model=IncidentRead,
-    responses=problem_responses(429),
+    responses=problem_responses(403, 429),
 )
 async def submit_incident(
     data: IncidentCreate,
-    claims: AccessClaimsDep,
+    caller: IncidentsWriter,
     request: Request,
     idempotency_key: Annotated[
         str | None,
         Header(max_length=128, description="Makes retries safe: same key, same answer"),
     ] = None,
 ) -> JSONResponse:
-    """Report an incident. Retries with the same Idempotency-Key get the original answer."""
+    """Report an incident. Retries with the same Idempotency-Key get the original answer.
+    An API client with `incidents:write` files on behalf of a resident who is no user:
+    the report has no reporter, lies inside the client's jurisdiction (403 otherwise),
+    and counts against the client's own limit."""
     intake: ReportIntake = request.app.state.incident_intake
-    answer = await intake.submit(claims.user_id, data, idempotency_key, client_address(request))
+    address = client_address(request)
+    if isinstance(caller, ClientCaller):
+        client_access.check_client_may_report(caller.client, data)
+        answer = await intake.submit(None, data, idempotency_key, address, caller.client.id)
+    else:
+        answer = await intake.submit(caller.user_id, data, idempotency_key, address)
     return JSONResponse(answer, status_code=status.HTTP_201_CREATED)
 
 
@@ -106,11 +116,11 @@ async def submit_incident(
             "a GeoJSON FeatureCollection",
             "content": {GEOJSON: {"schema": component(IncidentFeatureCollection)}},
         },
-        **problem_responses(404),
+        **problem_responses(403, 404, 429),
     },
 )
 async def list_incidents(
-    user: CurrentUser,
+    caller: IncidentsReader,
     session: SessionDep,
     request: Request,
     group_id: Annotated[
@@ -125,7 +135,9 @@ async def list_incidents(
     cursor: CursorParam = None,
 ) -> Page[IncidentRead] | JSONResponse:
     """Reports the caller may see, newest first. `Accept: application/geo+json` gives the
-    page as a GeoJSON FeatureCollection, for a map."""
+    page as a GeoJSON FeatureCollection, for a map. An API client with `incidents:read`
+    lists the reports inside its jurisdiction: as its agency officer sees them for an
+    officer's client, else snapped and with no reporter."""
     filters = service.IncidentFilters(
         group_id=group_id,
         bbox=_bbox(bbox),
@@ -133,20 +145,30 @@ async def list_incidents(
         status=status_filter,
         since=datetime.combine(since, time(), UTC) if since else None,
     )
-    page = await service.list_incidents(session, user, filters, limit, cursor)
+    if isinstance(caller, User):
+        page = await service.list_incidents(session, caller, filters, limit, cursor)
+    else:
+        page = await client_access.list_incidents_for_client(
+            session, caller.client, filters, limit, cursor
+        )
     if negotiate(request, "application/json", GEOJSON) == GEOJSON:
         collection = IncidentFeatureCollection.of(page.items, page.next_cursor)
         return JSONResponse(collection.model_dump(mode="json"), media_type=GEOJSON)
     return page
 
 
-@router.get("/incidents/{incident_id}", response_model=IncidentRead)
+@router.get(
+    "/incidents/{incident_id}", response_model=IncidentRead, responses=problem_responses(403, 429)
+)
 async def read_incident(
-    incident_id: uuid.UUID, user: CurrentUser, session: SessionDep
+    incident_id: uuid.UUID, caller: IncidentsReader, session: SessionDep
 ) -> IncidentRead:
     """One report the caller may see, its location and reporter shown as the caller may
-    see them (exact or snapped; named or not)."""
-    incident, viewer = await service.load_incident(session, user, incident_id)
+    see them (exact or snapped; named or not); for an API client with `incidents:read`,
+    as it lists them."""
+    if not isinstance(caller, User):
+        return await client_access.read_incident_for_client(session, caller.client, incident_id)
+    incident, viewer = await service.load_incident(session, caller, incident_id)
     return await service.incident_read(session, incident, viewer)
 
 

@@ -388,6 +388,31 @@ async def list_incidents(
         access = await groups_service.load_group(session, filters.group_id, user)
         in_group = await _in_area(session, from_geojson(access.group.area), exact_ids)
         ids = in_group if ids is None else ids & in_group
+    rows = await filtered_rows(session, filters, ids, limit, cursor)
+    names = await display_names(session, {r.reporter_id for r in rows})
+
+    def convert(incident: Incident) -> IncidentRead:
+        exact = exact_ids is None or incident.id in exact_ids
+        reveal = reach is None or incident.id in mine or incident.id in reach.officer
+        return to_read(
+            incident,
+            exact,
+            names.get(incident.reporter_id) if incident.reporter_id else None,
+            reveal=reveal,
+        )
+
+    return page_of(rows, limit, lambda i: (i.reported_at, i.id), convert)
+
+
+async def filtered_rows(
+    session: AsyncSession,
+    filters: IncidentFilters,
+    ids: set[uuid.UUID] | None,
+    limit: int,
+    cursor: str | None,
+) -> list[Incident]:
+    """The newest limit+1 reports among `ids` (None: all) that pass the filters other
+    than `group_id` (which the caller has applied to `ids`)."""
     stmt = select(Incident)
     if filters.bbox is not None:
         # On the snapped point, so that a tiny box cannot locate a report exactly.
@@ -413,19 +438,7 @@ async def list_incidents(
             rows += result.scalars().all()
         rows.sort(key=lambda i: (i.reported_at, i.id), reverse=True)
         rows = rows[: limit + 1]
-    names = await display_names(session, {r.reporter_id for r in rows})
-
-    def convert(incident: Incident) -> IncidentRead:
-        exact = exact_ids is None or incident.id in exact_ids
-        reveal = reach is None or incident.id in mine or incident.id in reach.officer
-        return to_read(
-            incident,
-            exact,
-            names.get(incident.reporter_id) if incident.reporter_id else None,
-            reveal=reveal,
-        )
-
-    return page_of(rows, limit, lambda i: (i.reported_at, i.id), convert)
+    return rows
 
 
 async def transition(

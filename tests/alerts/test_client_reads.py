@@ -116,17 +116,19 @@ async def test_a_client_without_alerts_read_is_403_naming_it(
             assert "alerts:read" in answer.json()["detail"]
 
 
-async def test_a_client_cannot_write_alerts_even_with_alerts_write(
+async def test_a_client_acknowledges_nothing_even_with_alerts_write(
     app: FastAPI, client: httpx.AsyncClient
 ) -> None:
-    """alerts:write can be granted, but no operation takes it yet: a client token is
-    still no user's, so issuing, updating and acknowledging stay 401."""
+    """alerts:write issues (tests/alerts/test_client_writes.py); acknowledging and the
+    reach figures stay people's: a client token is still no user's there (401)."""
     admin = await new_admin(app, client)
     alert_id = await issued(client, admin)
     headers = await client_headers(client, await new_api_client(client, admin, ("alerts:write",)))
-    assert (await issue(client, Account(admin.id, "", "", "", "", headers))).status_code == 401
+    assert (await issue(client, Account(admin.id, "", "", "", "", headers))).status_code == 201
     ack = await client.post(f"/v1/alerts/{alert_id}/ack", headers=headers, json={"kind": "seen"})
     assert ack.status_code == 401
+    stats = await client.get(f"/v1/alerts/{alert_id}/stats", headers=headers)
+    assert stats.status_code == 401
 
 
 async def test_a_clients_requests_are_limited_per_minute(app_factory: AppFactory) -> None:

@@ -21,7 +21,16 @@ from tests.realtime.client import Closed, WsClient
 
 # Operations a client token may call (with the scope they need); every other operation
 # that takes a user's token must refuse a client's.
-CLIENT_OPERATIONS = {"read_alert", "list_alerts"}
+CLIENT_OPERATIONS = {
+    "read_alert",
+    "list_alerts",
+    "issue_alert",
+    "update_alert",
+    "cancel_alert",
+    "list_incidents",
+    "read_incident",
+    "submit_incident",
+}
 
 
 def user_operations(app: FastAPI) -> list[tuple[str, str, str]]:
