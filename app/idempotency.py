@@ -12,10 +12,11 @@ import hashlib
 import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, select, tuple_
+from sqlalchemy import Table, and_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field
 
@@ -35,9 +36,40 @@ class IdempotencyRecord(TableModel, table=True):
     created_at: datetime = created_now()
 
 
+class ClientIdempotencyRecord(TableModel, table=True):
+    """A key an API client sent (an Open311 server's report): a client is not a user, and
+    its keys go with it."""
+
+    __tablename__ = "client_idempotency_keys"
+
+    client_id: uuid.UUID = Field(foreign_key="api_clients.id", ondelete="CASCADE", primary_key=True)
+    scope: str = Field(max_length=64, primary_key=True)
+    key: str = Field(max_length=128, primary_key=True)
+    request_hash: str = Field(max_length=64)
+    status_code: int | None = None
+    response: dict[str, Any] | None = Field(default=None, sa_type=JSONDoc)
+    created_at: datetime = created_now()
+
+
 # The table, not the entity, in the two statements of every keyed request: Core
 # statements skip the ORM's bulk-DML bookkeeping (synchronising the identity map).
 _TABLE = IdempotencyRecord.__table__
+
+
+@dataclass(frozen=True)
+class Owners:
+    """Whose keys: a table of keys and the column naming their owner."""
+
+    table: Table
+    column: str
+
+    @property
+    def owner(self) -> Any:
+        return self.table.c[self.column]
+
+
+USERS = Owners(_TABLE, "user_id")
+CLIENTS = Owners(ClientIdempotencyRecord.__table__, "client_id")
 
 
 class Stored(NamedTuple):
@@ -62,20 +94,21 @@ def _reused() -> Problem:
 Key = tuple[uuid.UUID, str]  # (user, Idempotency-Key)
 
 
-def _where_keys(scope: str, keys: Sequence[Key]) -> Any:
-    return and_(
-        _TABLE.c.scope == scope,
-        tuple_(_TABLE.c.user_id, _TABLE.c.key).in_([tuple(k) for k in keys]),
-    )
+def _where_keys(scope: str, keys: Sequence[Key], owners: Owners) -> Any:
+    c = owners.table.c
+    return and_(c.scope == scope, tuple_(owners.owner, c.key).in_([tuple(k) for k in keys]))
 
 
-async def stored(session: AsyncSession, scope: str, keys: Sequence[Key]) -> dict[Key, Stored]:
+async def stored(
+    session: AsyncSession, scope: str, keys: Sequence[Key], owners: Owners = USERS
+) -> dict[Key, Stored]:
     """The answers already given under these keys: (request hash, response body)."""
     out: dict[Key, Stored] = {}
+    c = owners.table.c
     for start in range(0, len(keys), 500):
         rows = await session.execute(
-            select(_TABLE.c.user_id, _TABLE.c.key, _TABLE.c.request_hash, _TABLE.c.response).where(
-                _where_keys(scope, keys[start : start + 500])
+            select(owners.owner, c.key, c.request_hash, c.response).where(
+                _where_keys(scope, keys[start : start + 500], owners)
             )
         )
         for user_id, key, body_hash, response in rows:
@@ -84,7 +117,10 @@ async def stored(session: AsyncSession, scope: str, keys: Sequence[Key]) -> dict
 
 
 async def claim_many(
-    session: AsyncSession, scope: str, claims: Sequence[tuple[Key, str, int, dict[str, Any]]]
+    session: AsyncSession,
+    scope: str,
+    claims: Sequence[tuple[Key, str, int, dict[str, Any]]],
+    owners: Owners = USERS,
 ) -> set[Key]:
     """Claim keys for requests — (key, body hash, status, answer) — storing the answers
     they will give. Returns the keys claimed; any other was claimed meanwhile by a
@@ -99,7 +135,7 @@ async def claim_many(
     now = utcnow()
     rows = [
         {
-            "user_id": user_id,
+            owners.column: user_id,
             "scope": scope,
             "key": key,
             "request_hash": body_hash,
@@ -112,9 +148,9 @@ async def claim_many(
     # Rows as parameter sets, not one VALUES clause: the statement is compiled once and
     # cached, where a VALUES list is compiled again for every batch (7 % of the CPU).
     claimed = await session.execute(
-        insert_for(session, _TABLE)
+        insert_for(session, owners.table)
         .on_conflict_do_nothing()
-        .returning(_TABLE.c.user_id, _TABLE.c.key),
+        .returning(owners.owner, owners.table.c.key),
         rows,
     )
     return {(user_id, key) for user_id, key in claimed}

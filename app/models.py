@@ -13,9 +13,10 @@ from app.groups.models import (
     VerificationDecision,
     VerificationRequest,
 )
-from app.idempotency import IdempotencyRecord
+from app.idempotency import ClientIdempotencyRecord, IdempotencyRecord
 from app.incidents.media import Media
 from app.incidents.models import Incident, IncidentUpdate, StatusChange
+from app.integrations.open311.models import Open311Contact
 from app.outbox.models import OutboxEvent
 from app.privacy.models import Erasure
 from app.push.models import Delivery
@@ -25,6 +26,7 @@ __all__ = [
     "Ack",
     "Alert",
     "ApiClient",
+    "ClientIdempotencyRecord",
     "Delivery",
     "Device",
     "Erasure",
@@ -37,6 +39,7 @@ __all__ = [
     "LoggedEvent",
     "Media",
     "Membership",
+    "Open311Contact",
     "OutboxEvent",
     "Place",
     "PoliceCrime",

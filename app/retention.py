@@ -31,9 +31,10 @@ from app.alerts.models import AlertReceipt
 from app.auth.models import RefreshToken
 from app.db import reading, utcnow
 from app.groups.models import Invitation
-from app.idempotency import IdempotencyRecord
+from app.idempotency import ClientIdempotencyRecord, IdempotencyRecord
 from app.incidents import service as incidents_service
 from app.incidents.models import Incident
+from app.integrations.open311.models import Open311Contact
 from app.push.models import Delivery
 from app.realtime import log as event_log
 from app.settings import Settings
@@ -55,6 +56,8 @@ _DELIVERIES = Delivery.__table__
 _RECEIPTS = AlertReceipt.__table__
 _REFRESH_TOKENS = RefreshToken.__table__
 _IDEMPOTENCY = IdempotencyRecord.__table__
+_CLIENT_IDEMPOTENCY = ClientIdempotencyRecord.__table__
+_CONTACTS = Open311Contact.__table__
 _INVITATIONS = Invitation.__table__
 
 
@@ -66,6 +69,7 @@ class Policy:
     delivery_log: timedelta
     idempotency_keys: timedelta
     event_log: timedelta
+    open311_contact: timedelta
 
     @classmethod
     def of(cls, settings: Settings) -> Policy:
@@ -74,6 +78,7 @@ class Policy:
             delivery_log=timedelta(days=settings.delivery_log_days),
             idempotency_keys=timedelta(seconds=settings.idempotency_key_ttl_s),
             event_log=timedelta(seconds=settings.event_retention_s),
+            open311_contact=timedelta(days=settings.open311_contact_days),
         )
 
 
@@ -88,6 +93,7 @@ class Purged:
     idempotency_keys: int = 0
     invitations: int = 0
     event_log: int = 0
+    open311_contacts: int = 0  # reports whose Open311 contact details were deleted
 
     def lines(self, policy: Policy) -> list[str]:
         """One line per rule, `name: count (what)`, for operators and their scripts."""
@@ -104,6 +110,8 @@ class Purged:
             "invitations": "expired or used-up invitations deleted",
             "event_log": f"event log rows older than {_span(policy.event_log)} deleted, "
             "each user's newest kept",
+            "open311_contacts": "contact details sent with Open311 reports older than "
+            f"{_span(policy.open311_contact)} deleted",
         }
         return [f"{name}: {count} ({what[name]})" for name, count in self.counts().items()]
 
@@ -160,6 +168,24 @@ async def purge(
             _IDEMPOTENCY,
             [_IDEMPOTENCY.c.user_id, _IDEMPOTENCY.c.scope, _IDEMPOTENCY.c.key],
             _IDEMPOTENCY.c.created_at < now - policy.idempotency_keys,
+            stop,
+        )
+        purged.idempotency_keys += await _delete_batches(
+            sessionmaker,
+            _CLIENT_IDEMPOTENCY,
+            [
+                _CLIENT_IDEMPOTENCY.c.client_id,
+                _CLIENT_IDEMPOTENCY.c.scope,
+                _CLIENT_IDEMPOTENCY.c.key,
+            ],
+            _CLIENT_IDEMPOTENCY.c.created_at < now - policy.idempotency_keys,
+            stop,
+        )
+        purged.open311_contacts = await _delete_batches(
+            sessionmaker,
+            _CONTACTS,
+            [_CONTACTS.c.incident_id],
+            _CONTACTS.c.created_at < now - policy.open311_contact,
             stop,
         )
         purged.invitations = await _delete_batches(

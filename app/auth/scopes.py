@@ -19,7 +19,8 @@ SCOPE_DESCRIPTIONS: dict[str, str] = {
     Scope.alerts_read: "Read public alerts inside the client's jurisdiction, and its group's",
     Scope.alerts_write: "Issue alerts (reserved: no operation takes it yet)",
     Scope.incidents_read: "Read reports inside the client's jurisdiction (reserved)",
-    Scope.incidents_write: "Submit reports, e.g. through Open311 (reserved)",
+    Scope.incidents_write: "Submit reports: Open311 GeoReport v2 `POST /open311/v2/requests` "
+    "takes the client's secret as its `api_key`",
     Scope.webhooks: "Manage webhook subscriptions (reserved)",
 }
 _ORDER = {scope.value: n for n, scope in enumerate(Scope)}

@@ -11,6 +11,10 @@ fixed cost (bench/incidents.py).
 
 A request whose key is already taken in the same batch waits for the next one, where
 it finds the first one's answer: the key still decides exactly one report.
+
+An API client (an Open311 server, app.integrations.open311) files reports through the
+same intake, with no reporter: its keys and its limit are the client's, and the rows it
+attaches (the contact details it sent) are written in the report's transaction.
 """
 
 from __future__ import annotations
@@ -19,12 +23,13 @@ import asyncio
 import logging
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import idempotency, outbox
@@ -50,9 +55,14 @@ MAX_BATCH = 256
 _TABLE = Incident.__table__
 
 
+# Rows written with a report, in its transaction, once it is accepted: (table, values).
+Attached = list[tuple[Table, dict[str, Any]]]
+
+
 @dataclass(eq=False)
 class _Report:
-    user_id: uuid.UUID
+    user_id: uuid.UUID | None  # the reporter; None for a client's report
+    client_id: uuid.UUID | None  # the API client that filed it, if one did
     address: str  # the client's (app.middleware.client_address), for its limit
     key: str | None
     body_hash: str
@@ -60,13 +70,24 @@ class _Report:
     # a retry of an accepted report gets that answer even once the report is too old.
     problem: Problem | None
     values: dict[str, Any]
+    attached: Attached = field(default_factory=list)
     answer: asyncio.Future[dict[str, Any]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
 
     @property
+    def filer(self) -> uuid.UUID:
+        filer = self.user_id or self.client_id
+        assert filer is not None
+        return filer
+
+    @property
     def idempotency_key(self) -> idempotency.Key | None:
-        return None if self.key is None else (self.user_id, self.key)
+        return None if self.key is None else (self.filer, self.key)
+
+    @property
+    def owners(self) -> idempotency.Owners:
+        return idempotency.USERS if self.user_id is not None else idempotency.CLIENTS
 
 
 def _time_problem(occurred_at: datetime, now: datetime) -> Problem | None:
@@ -94,17 +115,48 @@ class ReportIntake:
         self, user_id: uuid.UUID, data: IncidentCreate, key: str | None, address: str
     ) -> dict[str, Any]:
         """File a report; with an Idempotency-Key, a retry gets the original answer back."""
+        body_hash = idempotency.request_hash(data.model_dump(mode="json")) if key else ""
+        return await self._submit(user_id, None, data, key, body_hash, address, None)
+
+    async def submit_for_client(
+        self,
+        client_id: uuid.UUID,
+        data: IncidentCreate,
+        key: str | None,
+        body: dict[str, Any],
+        address: str,
+        attach: Callable[[uuid.UUID], Attached],
+    ) -> dict[str, Any]:
+        """File a report for an API client, with no reporter. `body` is what a retry must
+        repeat (the request as the client sent it: a time we filled in differs each
+        time); `attach` gives the rows to write with the report, from its id."""
+        body_hash = idempotency.request_hash(body) if key else ""
+        return await self._submit(None, client_id, data, key, body_hash, address, attach)
+
+    async def _submit(
+        self,
+        user_id: uuid.UUID | None,
+        client_id: uuid.UUID | None,
+        data: IncidentCreate,
+        key: str | None,
+        body_hash: str,
+        address: str,
+        attach: Callable[[uuid.UUID], Attached] | None,
+    ) -> dict[str, Any]:
         now = utcnow()
         problem = _time_problem(data.occurred_at, now)
         if problem is not None and key is None:
             raise problem
+        values = self._values(user_id, data, now)
         report = _Report(
             user_id=user_id,
+            client_id=client_id,
             address=address,
             key=key,
-            body_hash=idempotency.request_hash(data.model_dump(mode="json")) if key else "",
+            body_hash=body_hash,
             problem=problem,
-            values=self._values(user_id, data, now),
+            values=values,
+            attached=attach(values["id"]) if attach is not None else [],
         )
         self._queue.append(report)
         loop = asyncio.get_running_loop()
@@ -121,7 +173,9 @@ class ReportIntake:
         if self._writer is not None and not self._writer.done():
             await self._writer
 
-    def _values(self, user_id: uuid.UUID, data: IncidentCreate, now: datetime) -> dict[str, Any]:
+    def _values(
+        self, user_id: uuid.UUID | None, data: IncidentCreate, now: datetime
+    ) -> dict[str, Any]:
         lon, lat = data.location.coordinates
         snapped_lon, snapped_lat = snap(lon, lat, self.settings.snap_cell_m)
         return {
@@ -184,9 +238,8 @@ class ReportIntake:
         """One transaction for the batch; the answer (or problem) of each report, in order."""
         outcomes: list[dict[str, Any] | Exception | None] = [None] * len(batch)
         async with self.sessionmaker() as session, session.begin():
-            names = await display_names(session, {r.user_id for r in batch})
-            keyed = [k for r in batch if (k := r.idempotency_key) is not None]
-            stored = await idempotency.stored(session, IDEMPOTENCY_SCOPE, keyed) if keyed else {}
+            names = await display_names(session, {r.user_id for r in batch if r.user_id})
+            stored = await self._stored(session, batch)
             accepted: list[int] = []
             in_batch: Counter[str] = Counter()  # by rate key
             for i, report in enumerate(batch):
@@ -202,7 +255,9 @@ class ReportIntake:
                 # A plain record, not an entity: building an ORM instance per report was
                 # a fifth of the batch's CPU.
                 row = cast(ReportFields, SimpleNamespace(**batch[i].values))
-                outcomes[i] = to_read(row, True, names[batch[i].user_id]).model_dump(mode="json")
+                user_id = batch[i].user_id
+                name = names[user_id] if user_id is not None else None
+                outcomes[i] = to_read(row, True, name).model_dump(mode="json")
             accepted = await self._claim_keys(session, batch, accepted, outcomes)
             await self._insert(session, [batch[i] for i in accepted])
         # Committed: from here on nothing may fail the batch, or it would be written again.
@@ -215,15 +270,31 @@ class ReportIntake:
         # Every report was decided above: a replay, a problem, or an answer written.
         return cast(list[dict[str, Any] | Exception], outcomes)
 
+    async def _stored(
+        self, session: AsyncSession, reports: list[_Report]
+    ) -> dict[idempotency.Key, idempotency.Stored]:
+        """The answers already given under these reports' keys, users' and clients'."""
+        found: dict[idempotency.Key, idempotency.Stored] = {}
+        for owners in (idempotency.USERS, idempotency.CLIENTS):
+            keys = [k for r in reports if r.owners is owners and (k := r.idempotency_key)]
+            if keys:
+                found |= await idempotency.stored(session, IDEMPOTENCY_SCOPE, keys, owners)
+        return found
+
     def _limits(self, report: _Report) -> list[tuple[Rate, str, str]]:
         """(rate, key, what a refusal says) for each limit a report counts against."""
-        per_user = self.settings.incidents_per_hour
         per_address = self.settings.incidents_per_address_per_hour
+        if report.user_id is None:
+            per_filer = self.settings.incidents_per_client_per_hour
+            filer_key, whose = f"incidents:client:{report.client_id}", " per API client"
+        else:
+            per_filer = self.settings.incidents_per_hour
+            filer_key, whose = f"incidents:{report.user_id}", ""
         return [
             (
-                Rate(per_user, HOUR),
-                f"incidents:{report.user_id}",
-                f"At most {per_user} reports an hour.",
+                Rate(per_filer, HOUR),
+                filer_key,
+                f"At most {per_filer} reports an hour{whose}.",
             ),
             (
                 Rate(per_address, HOUR),
@@ -240,7 +311,8 @@ class ReportIntake:
         in_batch: Counter[str],
     ) -> dict[str, Any] | None:
         """A replay's answer; None for a report to write; raises the problem otherwise."""
-        if report.user_id not in names:  # the account went away after the token was issued
+        if report.user_id is not None and report.user_id not in names:
+            # The account went away after the token was issued.
             raise unauthenticated("The access token is invalid or expired.")
         key = report.idempotency_key
         if key is not None and key in stored:
@@ -264,22 +336,21 @@ class ReportIntake:
     ) -> list[int]:
         """Claim the accepted reports' keys; a key another process took in the meantime
         makes its report a replay of that one's answer. Returns the reports to write."""
-        claims = []
-        for i in accepted:
-            key = batch[i].idempotency_key
-            if key is not None:
-                answer = outcomes[i]
-                assert isinstance(answer, dict)
-                claims.append((key, batch[i].body_hash, 201, answer))
-        if not claims:
-            return accepted
-        claimed = await idempotency.claim_many(session, IDEMPOTENCY_SCOPE, claims)
+        claimed: set[idempotency.Key] = set()
+        for owners in (idempotency.USERS, idempotency.CLIENTS):
+            claims = []
+            for i in accepted:
+                key = batch[i].idempotency_key
+                if key is not None and batch[i].owners is owners:
+                    answer = outcomes[i]
+                    assert isinstance(answer, dict)
+                    claims.append((key, batch[i].body_hash, 201, answer))
+            if claims:
+                claimed |= await idempotency.claim_many(session, IDEMPOTENCY_SCOPE, claims, owners)
         lost = [i for i in accepted if batch[i].key and batch[i].idempotency_key not in claimed]
         if not lost:
             return accepted
-        stored = await idempotency.stored(
-            session, IDEMPOTENCY_SCOPE, [k for i in lost if (k := batch[i].idempotency_key)]
-        )
+        stored = await self._stored(session, [batch[i] for i in lost])
         for i in lost:
             key = batch[i].idempotency_key
             assert key is not None
@@ -294,6 +365,12 @@ class ReportIntake:
         if not reports:
             return
         await session.execute(insert(_TABLE), [r.values for r in reports])
+        attached: dict[Table, list[dict[str, Any]]] = {}
+        for report in reports:
+            for table, values in report.attached:
+                attached.setdefault(table, []).append(values)
+        for table, rows in attached.items():
+            await session.execute(insert(table), rows)
         await index_for(session).put_many(
             session,
             GEO_COLLECTION,
