@@ -63,7 +63,7 @@ async def post_request(
     client: httpx.AsyncClient,
     api_key: str | None,
     fmt: str = "json",
-    headers: dict[str, str] | None = None,
+    headers: dict[str, Any] | None = None,
     **fields: Any,
 ) -> httpx.Response:
     return await client.post(
@@ -88,7 +88,7 @@ def parsed(answer: httpx.Response, fmt: str) -> Any:
     assert answer.headers["content-type"] == "text/xml; charset=utf-8", answer.headers
     assert answer.content.startswith(b'<?xml version="1.0" encoding="utf-8"?>\n'), answer.content
     root = SafeET.fromstring(answer.content)
-    assert "{" not in root.tag and all("{" not in e.tag for e in root.iter())  # no namespace
+    assert all("{" not in e.tag for e in root.iter())  # no namespace, the root included
     return _value(root)
 
 
@@ -117,7 +117,8 @@ def assert_errors(answer: httpx.Response, fmt: str, status: int, *words: str) ->
     """An Open311 error answer: the status, an array of {code, description}."""
     assert answer.status_code == status, answer.text
     body = parsed(answer, fmt)
-    assert isinstance(body, list) and len(body) == 1, body
+    assert isinstance(body, list), body
+    assert len(body) == 1, body
     [entry] = body
     assert set(entry) == {"code", "description"}
     assert str(entry["code"]) == str(status)

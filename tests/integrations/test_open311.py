@@ -137,7 +137,8 @@ async def test_a_filed_request_is_an_anonymous_report_shown_snapped_without_cont
     assert answer.status_code == 200, answer.text
     [created] = parsed(answer, fmt)
     assert set(created) == {"service_request_id", "service_notice", "account_id"}
-    assert created["account_id"] is None and created["service_notice"]
+    assert created["account_id"] is None
+    assert created["service_notice"]
     if fmt == "json":
         validate_documented(app, f"{BASE}/requests.json", "post", 200, [created])
     request_id = created["service_request_id"]
@@ -151,7 +152,8 @@ async def test_a_filed_request_is_an_anonymous_report_shown_snapped_without_cont
     seen = await client.get(f"/v1/incidents/{request_id}", headers=member.headers)
     assert seen.status_code == 200, seen.text
     assert seen.json()["location"]["coordinates"] == [shown["long"], shown["lat"]]
-    assert seen.json()["reporter"] is None and seen.json()["anonymous"] is True
+    assert seen.json()["reporter"] is None
+    assert seen.json()["anonymous"] is True
 
     for answered in (answer, await client.get(f"{BASE}/requests/{request_id}.{fmt}")):
         for value in CONTACT.values():
@@ -186,18 +188,21 @@ async def test_requests_are_checked_as_reports_are(
     ]
     for fields, word in refused:
         assert_errors(await post_request(client, key, fmt, **fields), fmt, 400, word)
-    future = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    future: dict[str, Any] = {
+        "attribute[occurred_at]": (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    }
     assert_errors(
-        await post_request(client, key, fmt, **{"attribute[occurred_at]": future}),
+        await post_request(client, key, fmt, **future),
         fmt,
         400,
         "future",
     )
     # Empty optional fields are absent ones; the time it happened is taken when given.
-    blank = {name: "" for name in CONTACT} | {"media_url": "", "address_string": ""}
+    blank: dict[str, Any] = dict.fromkeys([*CONTACT, "media_url", "address_string"], "")
     assert (await post_request(client, key, fmt, **blank)).status_code == 200
     earlier = (datetime.now(UTC) - timedelta(days=2)).isoformat()
-    answer = await post_request(client, key, fmt, **{"attribute[occurred_at]": earlier})
+    occurred: dict[str, Any] = {"attribute[occurred_at]": earlier}
+    answer = await post_request(client, key, fmt, **occurred)
     assert answer.status_code == 200, answer.text
 
 
@@ -272,7 +277,8 @@ async def test_only_officers_and_admins_see_the_contact(
         for value in CONTACT.values():
             assert value.lower() not in shown.text.lower()
     # A report filed without contact fields has none to show.
-    bare = await post_request(client, filer.secret, **dict.fromkeys(CONTACT, ""))
+    no_contact: dict[str, Any] = dict.fromkeys(CONTACT, "")
+    bare = await post_request(client, filer.secret, **no_contact)
     assert await _contact(client, admin.headers, bare.json()[0]["service_request_id"]) == 404
 
 
