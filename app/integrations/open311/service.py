@@ -215,14 +215,19 @@ async def submit(
     except ValidationError as exc:
         raise Problem(400, _first_error(exc)) from None
     body: dict[str, Any] = {**form.model_dump(exclude={"api_key"}), "attributes": attributes}
-    answer = await intake.submit_for_client(
-        client.id,
-        data,
-        key,
-        body,
-        address,
-        lambda incident_id: _contact_row(contact, client.id, incident_id),
-    )
+    try:
+        answer = await intake.submit_for_client(
+            client.id,
+            data,
+            key,
+            body,
+            address,
+            lambda incident_id: _contact_row(contact, client.id, incident_id),
+        )
+    except Problem as problem:
+        # The intake names our field; the client sent the service's attribute.
+        detail = str(problem).replace("occurred_at:", f"attribute[{OCCURRED_AT}]:", 1)
+        raise Problem(problem.status, detail, headers=problem.headers) from None
     return RequestCreated(
         service_request_id=str(answer["id"]), service_notice=NOTICE, account_id=None
     )
