@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import delete, or_, select
+from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -265,16 +265,29 @@ def to_request(incident: Incident) -> ServiceRequest:
     )
 
 
+def _open_to_all() -> list[ColumnElement[bool]]:
+    """Groups anyone may join, and so be shown their reports."""
+    return [
+        col(Group.visibility) == Visibility.public.value,
+        col(Group.join_policy) == JoinPolicy.open.value,
+        col(Group.archived_at).is_(None),
+    ]
+
+
 async def _public_ids(session: AsyncSession) -> set[uuid.UUID]:
     """The reports anyone may be shown: see the module's docstring."""
-    rows = await session.execute(
-        select(col(Group.area)).where(
-            col(Group.visibility) == Visibility.public.value,
-            col(Group.join_policy) == JoinPolicy.open.value,
-            col(Group.archived_at).is_(None),
-        )
-    )
+    rows = await session.execute(select(col(Group.area)).where(*_open_to_all()))
     return await incidents_service.shown_in(session, [from_geojson(a) for a in rows.scalars()])
+
+
+async def _shown_publicly(session: AsyncSession, incident: Incident) -> bool:
+    showing = await incidents_service.groups_showing(session, incident)
+    if not showing:
+        return False
+    found = await session.execute(
+        select(col(Group.id)).where(col(Group.id).in_(showing), *_open_to_all()).limit(1)
+    )
+    return found.first() is not None
 
 
 async def list_requests(session: AsyncSession, query: RequestQuery) -> list[ServiceRequest]:
@@ -321,7 +334,7 @@ async def read_request(session: AsyncSession, request_id: str) -> ServiceRequest
     except ValueError:
         raise Problem(404, "service_request_id: no such request") from None
     incident = await session.get(Incident, wanted)
-    if incident is None or wanted not in await _public_ids(session):
+    if incident is None or not await _shown_publicly(session, incident):
         raise Problem(404, "service_request_id: no such request")
     return to_request(incident)
 
