@@ -35,6 +35,8 @@ from app.incidents.router import PHOTO_UPLOAD_PATH
 from app.incidents.router import router as incidents_router
 from app.integrations.cap_in.poller import run_poller
 from app.integrations.cap_in.router import router as cap_sources_router
+from app.integrations.open311.router import contacts_router as open311_contacts_router
+from app.integrations.open311.router import router as open311_router
 from app.metrics import Metrics
 from app.middleware import RequestContextMiddleware
 from app.migrate import head_revision
@@ -55,8 +57,9 @@ log = logging.getLogger(__name__)
 DESCRIPTION = """\
 The API behind neighbourhood-watch mobile apps: accounts and devices, watch groups,
 citizen incident reports, geofenced alerts delivered by push and WebSocket, public
-alerts as CAP 1.2 documents and an Atom feed, and agencies' CAP 1.2 feeds taken in as
-alerts (`/v1/admin/cap-sources`).
+alerts as CAP 1.2 documents and an Atom feed, agencies' CAP 1.2 feeds taken in as
+alerts (`/v1/admin/cap-sources`), and Open311 GeoReport v2 (`/open311/v2/`, XML and
+JSON) for the apps and council systems that speak it.
 
 Errors are RFC 9457 problem documents (`application/problem+json`), except at the
 OAuth2 token endpoint, which answers as RFC 6749 §5.2. Lists are cursor-paginated.
@@ -73,6 +76,11 @@ TAGS: list[dict[str, Any]] = [
     {"name": "cap", "description": "Public alerts as CAP 1.2 and an Atom feed (no sign-in)"},
     {"name": "your data", "description": "A resident's export and erasure (UK GDPR)"},
     {"name": "admin", "description": "Administration (admin role only)"},
+    {
+        "name": "open311",
+        "description": "Open311 GeoReport v2 and Service Discovery, in XML and JSON by the "
+        "path's extension; errors in the specification's shape",
+    },
     {"name": "operations", "description": "Health, readiness and metrics"},
 ]
 
@@ -207,6 +215,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         cap_sources_router,
         evidence_router,
         health_router,
+        open311_router,
+        open311_contacts_router,
     ):
         app.include_router(router)
     app.add_middleware(

@@ -17,6 +17,7 @@ from app.idempotency import IdempotencyRecord
 from app.incidents.media import Media
 from app.incidents.models import Incident, IncidentUpdate, StatusChange
 from app.integrations.cap_in.models import CapAlertKey, CapDocument, CapSource
+from app.integrations.open311.models import Open311Contact
 from app.outbox.models import OutboxEvent
 from app.privacy.models import Erasure
 from app.push.models import Delivery
@@ -42,6 +43,7 @@ __all__ = [
     "LoggedEvent",
     "Media",
     "Membership",
+    "Open311Contact",
     "OutboxEvent",
     "Place",
     "PoliceCrime",

@@ -202,6 +202,10 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     for path, methods in schema.get("paths", {}).items():
         for operation in methods.values():
             responses: dict[str, Any] = operation.setdefault("responses", {})
+            # An operation that answers its errors in a protocol's own shape (Open311)
+            # documents them itself: FastAPI's 422 is never its answer.
+            if operation.pop("x-own-errors", False):
+                responses.pop("422", None)
             if "422" in responses:
                 responses["422"] = _problem("The request is invalid; `errors` names each field")
                 responses.setdefault("400", _problem("Malformed body or cursor"))

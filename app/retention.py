@@ -34,6 +34,7 @@ from app.groups.models import Invitation
 from app.idempotency import IdempotencyRecord
 from app.incidents import service as incidents_service
 from app.incidents.models import Incident
+from app.integrations.open311.models import Open311Contact
 from app.push.models import Delivery
 from app.realtime import log as event_log
 from app.settings import Settings
@@ -55,6 +56,7 @@ _DELIVERIES = Delivery.__table__
 _RECEIPTS = AlertReceipt.__table__
 _REFRESH_TOKENS = RefreshToken.__table__
 _IDEMPOTENCY = IdempotencyRecord.__table__
+_CONTACTS = Open311Contact.__table__
 _INVITATIONS = Invitation.__table__
 
 
@@ -66,6 +68,7 @@ class Policy:
     delivery_log: timedelta
     idempotency_keys: timedelta
     event_log: timedelta
+    open311_contact: timedelta
 
     @classmethod
     def of(cls, settings: Settings) -> Policy:
@@ -74,6 +77,7 @@ class Policy:
             delivery_log=timedelta(days=settings.delivery_log_days),
             idempotency_keys=timedelta(seconds=settings.idempotency_key_ttl_s),
             event_log=timedelta(seconds=settings.event_retention_s),
+            open311_contact=timedelta(days=settings.open311_contact_days),
         )
 
 
@@ -88,6 +92,7 @@ class Purged:
     idempotency_keys: int = 0
     invitations: int = 0
     event_log: int = 0
+    open311_contacts: int = 0  # reports whose Open311 contact details were deleted
 
     def lines(self, policy: Policy) -> list[str]:
         """One line per rule, `name: count (what)`, for operators and their scripts."""
@@ -104,6 +109,8 @@ class Purged:
             "invitations": "expired or used-up invitations deleted",
             "event_log": f"event log rows older than {_span(policy.event_log)} deleted, "
             "each user's newest kept",
+            "open311_contacts": "contact details sent with Open311 reports older than "
+            f"{_span(policy.open311_contact)} deleted",
         }
         return [f"{name}: {count} ({what[name]})" for name, count in self.counts().items()]
 
@@ -160,6 +167,13 @@ async def purge(
             _IDEMPOTENCY,
             [_IDEMPOTENCY.c.owner_id, _IDEMPOTENCY.c.scope, _IDEMPOTENCY.c.key],
             _IDEMPOTENCY.c.created_at < now - policy.idempotency_keys,
+            stop,
+        )
+        purged.open311_contacts = await _delete_batches(
+            sessionmaker,
+            _CONTACTS,
+            [_CONTACTS.c.incident_id],
+            _CONTACTS.c.created_at < now - policy.open311_contact,
             stop,
         )
         purged.invitations = await _delete_batches(

@@ -89,6 +89,12 @@ class Settings(BaseSettings):
     # council's own reporting form, many people behind one client), and alerts (with
     # updates) one with `alerts:write` sends an hour, as an agency officer does.
     incidents_per_client_per_hour: int = Field(default=600, ge=1)
+    # Open311 GeoReport v2 (app.integrations.open311): our one jurisdiction id, whether a
+    # client must name it (the spec's 400 when missing), and reads per client address a
+    # minute (its GET /requests is public and each one searches 90 days of reports).
+    open311_jurisdiction: str = Field(default="neighbourwatch", min_length=1, max_length=64)
+    open311_jurisdiction_required: bool = False
+    open311_reads_per_address_per_minute: int = Field(default=120, ge=1)
     # Active push devices per user; registering one more deactivates the least recently
     # seen (no phone is refused, and the push fan-out per user stays bounded).
     max_devices_per_user: int = Field(default=20, ge=1)
@@ -197,6 +203,10 @@ class Settings(BaseSettings):
     # Who was pushed what, and when: a finished delivery (sent or failed) is deleted this
     # many days after it was created and last tried. Alert statistics count what is kept.
     delivery_log_days: int = Field(default=30, ge=1, le=3650)
+    # The contact details an Open311 client sent with a report (name, email, phone, device,
+    # account, address, media URL: seen by agency officers and admins only) are deleted
+    # this many days after the report, like its exact point.
+    open311_contact_days: int = Field(default=90, ge=1, le=3650)
     # How long an Idempotency-Key keeps its answer for a retry: a client whose answer was
     # lost (a phone that went offline mid-request) retries when it is back, which can be
     # days. Shorter than the exact-location period (checked below): the stored answer is

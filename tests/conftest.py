@@ -28,6 +28,8 @@ VOLUME_LIMITS = (
     "incident_updates_per_user_per_hour",
     "join_requests_per_group_per_day",
     "exports_per_user_per_day",
+    "incidents_per_client_per_hour",
+    "open311_reads_per_address_per_minute",
 )
 
 

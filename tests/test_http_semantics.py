@@ -3,6 +3,7 @@ a 405 lists in `Allow` every method the path serves (RFC 9110 §15.3.5, §15.5.6
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -20,9 +21,9 @@ PROBES = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
 def _concrete(path: str) -> str:
-    """The path with every parameter filled in; a 405 comes before any lookup."""
-    parts = [str(uuid.uuid4()) if p.startswith("{") else p for p in path.split("/")]
-    return "/".join(parts)
+    """The path with every parameter filled in (`{id}`, and `{code}.json` as Open311 has
+    them); a 405 comes before any lookup."""
+    return re.sub(r"\{[^}]+\}", lambda _: str(uuid.uuid4()), path)
 
 
 async def test_every_path_answers_405_with_all_its_methods_in_allow(

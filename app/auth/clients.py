@@ -20,7 +20,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -61,6 +61,24 @@ def secret_matches(client: ApiClient, secret: str, now: datetime) -> bool:
         and hmac.compare_digest(candidate, client.previous_secret_hash)
     )
     return current or previous
+
+
+async def client_by_secret(session: AsyncSession, secret: str, now: datetime) -> ApiClient | None:
+    """The unrevoked client whose secret (or previous secret, in its grace period) this
+    is: for protocols that send a secret alone (Open311's api_key), looked up by its hash."""
+    candidate = hash_secret(secret)
+    rows = await session.execute(
+        select(ApiClient).where(
+            or_(
+                col(ApiClient.secret_hash) == candidate,
+                col(ApiClient.previous_secret_hash) == candidate,
+            )
+        )
+    )
+    for client in rows.scalars():
+        if client.revoked_at is None and secret_matches(client, secret, now):
+            return client
+    return None
 
 
 def to_read(client: ApiClient) -> ClientRead:

@@ -58,6 +58,11 @@ class ApiClient(TableModel, table=True):
     §4.4) and acting within its scopes, its jurisdiction and its group."""
 
     __tablename__ = "api_clients"
+    # A secret alone (Open311's api_key) finds its client by its hash.
+    __table_args__ = (
+        Index("ix_api_clients_secret_hash", "secret_hash"),
+        Index("ix_api_clients_previous_secret_hash", "previous_secret_hash"),
+    )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     name: str = Field(max_length=80)

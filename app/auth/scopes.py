@@ -21,7 +21,9 @@ SCOPE_DESCRIPTIONS: dict[str, str] = {
     "as an agency, under the client's name",
     Scope.incidents_read: "Read reports inside the client's jurisdiction: as its agency "
     "officer sees them for an officer's client, else snapped and with no reporter",
-    Scope.incidents_write: "Submit reports, e.g. through Open311",
+    Scope.incidents_write: "Submit reports inside the client's jurisdiction, with no reporter: "
+    "`POST /v1/incidents`, and Open311 GeoReport v2 `POST /open311/v2/requests`, which takes "
+    "the client's secret as its `api_key`",
     Scope.webhooks: "Manage webhook subscriptions (reserved)",
 }
 _ORDER = {scope.value: n for n, scope in enumerate(Scope)}

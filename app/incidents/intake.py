@@ -12,9 +12,11 @@ fixed cost (bench/incidents.py).
 A request whose key is already taken in the same batch waits for the next one, where
 it finds the first one's answer: the key still decides exactly one report.
 
-An API client (`incidents:write`) files through here too, for residents who are no
-users: the report has no reporter, the key is the client's, and the limit is the
-client's (NW_INCIDENTS_PER_CLIENT_PER_HOUR) instead of a user's and an address's.
+An API client (`incidents:write`, directly or as an Open311 server, app.integrations.
+open311) files through here too, for residents who are no users: the report has no
+reporter, the key is the client's, the limit is the client's
+(NW_INCIDENTS_PER_CLIENT_PER_HOUR) instead of a user's and an address's, and the rows it
+attaches (the contact details it sent) are written in the report's transaction.
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ import asyncio
 import logging
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import idempotency, outbox
@@ -54,6 +57,10 @@ MAX_BATCH = 256
 _TABLE = Incident.__table__
 
 
+# Rows written with a report, in its transaction, once it is accepted: (table, values).
+Attached = list[tuple[Table, dict[str, Any]]]
+
+
 @dataclass(eq=False)
 class _Report:
     user_id: uuid.UUID | None  # None: filed by the API client `client_id`
@@ -64,6 +71,7 @@ class _Report:
     # a retry of an accepted report gets that answer even once the report is too old.
     problem: Problem | None
     values: dict[str, Any]
+    attached: Attached = field(default_factory=list)
     answer: asyncio.Future[dict[str, Any]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -111,18 +119,48 @@ class ReportIntake:
     ) -> dict[str, Any]:
         """File a report, as the user `user_id` or (None) the API client `client_id`;
         with an Idempotency-Key, a retry gets the original answer back."""
+        body_hash = idempotency.request_hash(data.model_dump(mode="json")) if key else ""
+        return await self._submit(user_id, client_id, data, key, body_hash, address, None)
+
+    async def submit_for_client(
+        self,
+        client_id: uuid.UUID,
+        data: IncidentCreate,
+        key: str | None,
+        body: dict[str, Any],
+        address: str,
+        attach: Callable[[uuid.UUID], Attached],
+    ) -> dict[str, Any]:
+        """File a report for an API client, with no reporter. `body` is what a retry must
+        repeat (the request as the client sent it: a time we filled in differs each
+        time); `attach` gives the rows to write with the report, from its id."""
+        body_hash = idempotency.request_hash(body) if key else ""
+        return await self._submit(None, client_id, data, key, body_hash, address, attach)
+
+    async def _submit(
+        self,
+        user_id: uuid.UUID | None,
+        client_id: uuid.UUID | None,
+        data: IncidentCreate,
+        key: str | None,
+        body_hash: str,
+        address: str,
+        attach: Callable[[uuid.UUID], Attached] | None,
+    ) -> dict[str, Any]:
         now = utcnow()
         problem = _time_problem(data.occurred_at, now)
         if problem is not None and key is None:
             raise problem
+        values = self._values(user_id, data, now)
         report = _Report(
             user_id=user_id,
+            client_id=client_id,
             address=address,
             key=key,
-            body_hash=idempotency.request_hash(data.model_dump(mode="json")) if key else "",
+            body_hash=body_hash,
             problem=problem,
-            values=self._values(user_id, data, now),
-            client_id=client_id,
+            values=values,
+            attached=attach(values["id"]) if attach is not None else [],
         )
         self._queue.append(report)
         loop = asyncio.get_running_loop()
@@ -326,6 +364,12 @@ class ReportIntake:
         if not reports:
             return
         await session.execute(insert(_TABLE), [r.values for r in reports])
+        attached: dict[Table, list[dict[str, Any]]] = {}
+        for report in reports:
+            for table, values in report.attached:
+                attached.setdefault(table, []).append(values)
+        for table, rows in attached.items():
+            await session.execute(insert(table), rows)
         await index_for(session).put_many(
             session,
             GEO_COLLECTION,

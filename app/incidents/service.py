@@ -159,6 +159,15 @@ async def _snapped_ids_in(session: AsyncSession, shape: Shape) -> set[uuid.UUID]
     return ids
 
 
+async def shown_in(session: AsyncSession, shapes: Sequence[Shape]) -> set[uuid.UUID]:
+    """Reports whose snapped point lies in one of `shapes`: what members of groups with
+    these areas are shown (as the public sees a report, snapped and without reporter)."""
+    ids: set[uuid.UUID] = set()
+    for shape in shapes:
+        ids |= await _snapped_ids_in(session, shape)
+    return ids
+
+
 async def _reported_since(
     session: AsyncSession, ids: set[uuid.UUID], since: datetime
 ) -> set[uuid.UUID]:

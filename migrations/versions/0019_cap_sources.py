@@ -14,7 +14,7 @@ import app.db
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0019'
-down_revision: str | None = '0016'
+down_revision: str | None = '0018'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
