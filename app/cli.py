@@ -58,13 +58,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(_args: argparse.Namespace) -> int:
-    """The push dispatcher as its own process (scaled shape); stops cleanly on SIGTERM."""
+    """The channels (push dispatcher, webhooks) as their own process (scaled shape);
+    stops cleanly on SIGTERM."""
     import signal
 
+    from app.channels import run_channels
     from app.db import create_sessionmaker, long_running_engine
     from app.logs import configure_logging
     from app.main import collector_tuned_for_serving
-    from app.push.dispatcher import run_dispatcher
 
     settings = Settings()
     settings.check()
@@ -76,7 +77,7 @@ def cmd_worker(_args: argparse.Namespace) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         async with long_running_engine(settings) as engine:
-            await run_dispatcher(settings, create_sessionmaker(engine), stop)
+            await run_channels(settings, create_sessionmaker(engine), stop)
 
     # On uvloop, as `serve` is (uvicorn picks it): the plain asyncio loop's task and
     # transport bookkeeping took a fifth of a worker's CPU at thousands of pushes a second.
@@ -272,7 +273,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--workers", type=int, default=1)
     serve.set_defaults(func=cmd_serve)
 
-    worker = sub.add_parser("worker", help="run the push dispatcher (scaled shape)")
+    worker = sub.add_parser(
+        "worker", help="run the push dispatcher and the webhook channel (scaled shape)"
+    )
     worker.set_defaults(func=cmd_worker)
 
     migrate = sub.add_parser("migrate", help="migrate the database to the newest revision")

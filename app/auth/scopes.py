@@ -20,7 +20,7 @@ SCOPE_DESCRIPTIONS: dict[str, str] = {
     Scope.alerts_write: "Issue alerts (reserved: no operation takes it yet)",
     Scope.incidents_read: "Read reports inside the client's jurisdiction (reserved)",
     Scope.incidents_write: "Submit reports, e.g. through Open311 (reserved)",
-    Scope.webhooks: "Manage webhook subscriptions (reserved)",
+    Scope.webhooks: "Signed webhooks of the alerts the client may read and reports in its reach",
 }
 _ORDER = {scope.value: n for n, scope in enumerate(Scope)}
 
