@@ -190,12 +190,16 @@ class WebhookChannel:
                     )
                 )
         pending = {asyncio.ensure_future(self._attempt(d)) for d in due}
-        while pending:
-            finished, pending = await asyncio.wait(
-                pending, timeout=0.05, return_when="FIRST_COMPLETED"
-            )
-            if finished:
-                await self._record([task.result() for task in finished])
+        try:
+            while pending:
+                finished, pending = await asyncio.wait(
+                    pending, timeout=0.05, return_when="FIRST_COMPLETED"
+                )
+                if finished:
+                    await self._record([task.result() for task in finished])
+        finally:  # stopping: what is in flight is left to its lease, and sent again later
+            for task in pending:
+                task.cancel()
         return len(ids)
 
     async def _load(
@@ -263,8 +267,21 @@ class WebhookChannel:
 
     async def _record(self, results: list[_Result]) -> None:
         now = self.clock()
-        sent = [r.due.delivery_id for r in results if r.ok]
         async with self._writing() as session:
+            # A subscription deleted while its delivery was in flight took the row along.
+            kept = set(
+                (
+                    await session.execute(
+                        select(_DELIVERIES.c.id).where(
+                            _DELIVERIES.c.id.in_([r.due.delivery_id for r in results])
+                        )
+                    )
+                ).scalars()
+            )
+            results = [r for r in results if r.due.delivery_id in kept]
+            if not results:
+                return
+            sent = [r.due.delivery_id for r in results if r.ok]
             await session.execute(
                 insert(_ATTEMPTS),
                 [
