@@ -47,7 +47,7 @@ from app.webhooks.models import (
     WebhookMessage,
     WebhookSubscription,
 )
-from app.webhooks.service import webhook_id
+from app.webhooks.service import changed, webhook_id
 
 log = logging.getLogger("app.webhooks")
 
@@ -373,6 +373,7 @@ class WebhookChannel:
 
 
 async def _disable(session: AsyncSession, sub_id: uuid.UUID, reason: str, now: datetime) -> None:
+    changed()
     await session.execute(
         update(_SUBS)
         .where(_SUBS.c.id == sub_id, _SUBS.c.enabled.is_(True))

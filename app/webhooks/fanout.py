@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
@@ -53,6 +54,10 @@ REVOKED_REASON = "The API client was revoked."
 _TYPES = {e.value for e in EventType}
 _MESSAGES = WebhookMessage.__table__
 _DELIVERIES = WebhookDelivery.__table__
+# The subscriptions are read at most this often (and again at once when this process
+# changed one): most outbox events are reports, and a deployment with no subscription
+# for them should not pay a database session per batch of events to learn it again.
+SUBSCRIBERS_TTL_S = 1.0
 
 
 class _Subscriber:
@@ -70,6 +75,22 @@ class WebhookFanout:
     ) -> None:
         self.sessionmaker = sessionmaker
         self.wake = wake
+        self._cached: list[_Subscriber] = []
+        self._cached_at = -SUBSCRIBERS_TTL_S
+        self._generation = -1
+
+    async def subscribers(self) -> list[_Subscriber]:
+        """Every enabled subscription, with its client: as of at
+        most SUBSCRIBERS_TTL_S ago (in another process: a subscription made there hears
+        of events from a second after it was made at the latest)."""
+        fresh = time.monotonic() - self._cached_at < SUBSCRIBERS_TTL_S
+        if fresh and self._generation == service.generation():
+            return self._cached
+        generation = service.generation()
+        async with reading(self.sessionmaker) as session:
+            self._cached = await _subscribers(session)
+        self._cached_at, self._generation = time.monotonic(), generation
+        return self._cached
 
     @contextlib.asynccontextmanager
     async def _writing(self) -> AsyncIterator[AsyncSession]:
@@ -81,6 +102,9 @@ class WebhookFanout:
         messages: list[dict[str, Any]] = []
         deliveries: list[dict[str, Any]] = []
         revoked: list[uuid.UUID] = []
+        subscribers = await self.subscribers()
+        if not subscribers:  # nobody to send to, and no enabled subscription to disable
+            return
         now = utcnow()
         async with reading(self.sessionmaker) as session:
             rows = await session.execute(
@@ -93,9 +117,12 @@ class WebhookFanout:
                 uuid.UUID(e.payload["client_id"]) for e in events if e.event_type == CLIENT_REVOKED
             ]
             wanted = [e for e in events if e.event_type in _TYPES]
-            subscribers = await _subscribers(session) if wanted else []
             for event in wanted:
-                hearing = [s for s in subscribers if event.event_type in s.events]
+                hearing = [
+                    s
+                    for s in subscribers
+                    if event.event_type in s.events and s.client.revoked_at is None
+                ]
                 if not hearing:
                     continue
                 rendered = await _render(session, event, hearing)
@@ -158,11 +185,12 @@ async def disable_client(session: AsyncSession, client_id: uuid.UUID, now: datet
 
 
 async def _subscribers(session: AsyncSession) -> list[_Subscriber]:
-    """Every enabled subscription of a client not revoked, with its client."""
+    """Every enabled subscription, with its client (revoked ones too: until the
+    revocation comes through, their subscriptions are enabled, and are to be disabled)."""
     rows = await session.execute(
         select(col(WebhookSubscription.id), col(WebhookSubscription.events), ApiClient)
         .join(ApiClient, col(ApiClient.id) == col(WebhookSubscription.client_id))
-        .where(col(WebhookSubscription.enabled).is_(True), col(ApiClient.revoked_at).is_(None))
+        .where(col(WebhookSubscription.enabled).is_(True))
     )
     return [_Subscriber(sub_id, events, client) for sub_id, events, client in rows.all()]
 

@@ -47,6 +47,20 @@ RESOLVE_TIMEOUT_S = 5.0
 ATTEMPTS_SHOWN = 20
 
 
+_generation = 0
+
+
+def generation() -> int:
+    """Bumped whenever this process changes a subscription, so that the fan-out in the
+    same process (the embedded shape) reads them again at once."""
+    return _generation
+
+
+def changed() -> None:
+    global _generation
+    _generation += 1
+
+
 def webhook_id(delivery_id: uuid.UUID) -> str:
     return f"msg_{delivery_id.hex}"
 
@@ -115,6 +129,7 @@ async def create_subscription(
     )
     session.add(sub)
     await session.flush()
+    changed()
     return _with_secret(sub)
 
 
@@ -170,6 +185,7 @@ async def update_subscription(
         await disable(session, sub, "Paused by the client.", now)
     sub.updated_at = now
     await session.flush()
+    changed()
     return to_read(sub)
 
 
@@ -178,6 +194,7 @@ async def disable(
 ) -> None:
     """No more deliveries: those pending are failed with the reason."""
     sub.enabled, sub.disabled_at, sub.disabled_reason = False, now, reason
+    changed()
     await session.execute(
         update(WebhookDelivery)
         .where(
@@ -192,6 +209,7 @@ async def disable(
 async def delete_subscription(session: AsyncSession, sub: WebhookSubscription) -> None:
     await session.delete(sub)
     await session.flush()
+    changed()
 
 
 async def rotate_secret(
