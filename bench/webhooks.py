@@ -8,9 +8,10 @@ their own. The 1,000 subscriptions belong to 50 API clients (20 each, the cap), 
 with its own secret. The bench POSTs one alert over every resident and every client's
 reach, and reads from the receiver when the first and the last webhook arrived.
 
-Baseline, in the same run: the same 1,000 deliveries (same bodies, signed the same way)
-POSTed straight to the receiver with httpx, 100 at a time: what a client alone manages
-here, with no database, no claims and no records.
+Baseline, in the same run: the same 1,000 deliveries (bodies of the same size, signed
+the same way) POSTed straight to the receiver with httpx, 10 and then 100 at a time, the
+better of the two: what a client alone manages here, with no database, no claims and no
+records.
 
     .venv/bin/python -m bench.webhooks [--backends sqlite,postgres] [--subscriptions N]
         [--residents N] [--devices-each N]
@@ -195,7 +196,7 @@ async def through_the_channel(
 async def direct(receiver: str, secrets: dict[str, str], in_flight: int = 100) -> float:
     """The same deliveries straight from httpx, signed the same way. Deliveries/s."""
     body = json.dumps(
-        {"type": "alert.issued", "timestamp": "2026-12-01T00:00:00Z", "data": {"id": "x" * 600}}
+        {"type": "alert.issued", "timestamp": "2026-12-01T00:00:00Z", "data": {"id": "x" * 900}}
     ).encode()
     keys = {path: signing.secret_key(secret) for path, secret in secrets.items()}
     async with httpx.AsyncClient() as client:
@@ -227,7 +228,8 @@ async def run(backends: list[str], subscriptions: int, residents: int, devices_e
             channel, secrets = await through_the_channel(
                 backend, receiver, subscriptions, residents, devices_each
             )
-            baseline = await direct(receiver, secrets)
+            # httpx's pool does worse with many requests in flight: the better of two.
+            baseline = max([await direct(receiver, secrets, n) for n in (10, 100)])
             print(
                 f"[{backend}] {channel.verified:,} of {subscriptions:,} webhooks verified "
                 f"({channel.refused} refused, {channel.distinct:,} distinct webhook-ids); first "

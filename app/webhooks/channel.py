@@ -117,7 +117,21 @@ class WebhookChannel:
         self.idle_s = idle_s
         self.clock = clock
         self._wakes = [asyncio.Event() for _ in range(loops)]
-        self.fanout = WebhookFanout(sessionmaker, self.wake)
+        # Deliveries the fan-out wrote leased to us: (when, id), sent before any claim.
+        self._handed: list[tuple[float, uuid.UUID]] = []
+        self.fanout = WebhookFanout(sessionmaker, self.hand_over, self.lease)
+
+    def hand_over(self, ids: list[uuid.UUID]) -> None:
+        at = time.monotonic()
+        self._handed += [(at, i) for i in ids]
+        self.wake()
+
+    def _take_handed(self) -> list[uuid.UUID]:
+        """Up to a batch of the rows handed over, but none whose lease may be running out
+        (a busy channel: another worker may have claimed those since)."""
+        taken, self._handed = self._handed[: self.batch], self._handed[self.batch :]
+        fresh_after = time.monotonic() - self.lease.total_seconds() / 2
+        return [i for at, i in taken if at > fresh_after]
 
     def wake(self) -> None:
         for event in self._wakes:
@@ -167,13 +181,15 @@ class WebhookChannel:
                     waiting.cancel()
 
     async def run_once(self) -> int:
-        """Claim the due deliveries (up to a batch), send them, record each result as it
-        comes. How many were claimed."""
+        """Take the deliveries handed over by the fan-out, or claim the due ones (up to a
+        batch), send them, record each result as it comes. How many were taken."""
         now = self.clock()
-        async with self._writing() as session:
-            ids = await claims.claim(
-                session, _DELIVERIES, _DELIVERIES.c.next_attempt_at, self.batch, self.lease, now
-            )
+        ids = self._take_handed()
+        if not ids:
+            async with self._writing() as session:
+                ids = await claims.claim(
+                    session, _DELIVERIES, _DELIVERIES.c.next_attempt_at, self.batch, self.lease, now
+                )
         if not ids:
             return 0
         due, dropped = await self._load(ids, now)

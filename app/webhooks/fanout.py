@@ -26,7 +26,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -71,10 +71,17 @@ class _Subscriber:
 
 class WebhookFanout:
     def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], wake: Callable[[], None]
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        hand_over: Callable[[list[uuid.UUID]], None],
+        lease: timedelta,
     ) -> None:
         self.sessionmaker = sessionmaker
-        self.wake = wake
+        # The rows are written already leased to this process's channel and handed to it,
+        # so that the first webhook leaves without a claim's transaction first; if the
+        # process dies, the lease runs out and any worker claims them.
+        self.hand_over = hand_over
+        self.lease = lease
         self._cached: list[_Subscriber] = []
         self._cached_at = -SUBSCRIBERS_TTL_S
         self._generation = -1
@@ -148,6 +155,7 @@ class WebhookFanout:
                         "state": "pending",
                         "attempts": 0,
                         "next_attempt_at": now,
+                        "lease_until": now + self.lease,
                         "created_at": now,
                     }
                     for sub_id in readers
@@ -169,7 +177,9 @@ class WebhookFanout:
                     deliveries,
                 )
         if deliveries:
-            self.wake()
+            # Rows that existed already (an event handed over again) were not written:
+            # their ids find nothing, and the rows are claimed as usual.
+            self.hand_over([d["id"] for d in deliveries])
 
 
 async def disable_client(session: AsyncSession, client_id: uuid.UUID, now: datetime) -> None:
