@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import logging
-import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -39,7 +37,7 @@ from app.outbound.guard import Policy, Refused
 from app.outbound.http import DEFAULT_TIMEOUT, OutboundClient
 from app.outbox import claims, wakeup
 from app.settings import Settings
-from app.webhooks import signing
+from app.webhooks import retries, signing
 from app.webhooks.fanout import WebhookFanout
 from app.webhooks.models import (
     WebhookAttempt,
@@ -51,14 +49,6 @@ from app.webhooks.service import changed, webhook_id
 
 log = logging.getLogger("app.webhooks")
 
-# Seconds after each failed attempt before the next (Standard Webhooks' suggestion).
-SCHEDULE = (5, 300, 1_800, 7_200, 18_000, 36_000, 36_000)
-JITTER = 0.1
-MAX_ATTEMPTS = len(SCHEDULE) + 1
-# A Retry-After is honoured up to the longest step of the schedule.
-MAX_RETRY_AFTER_S = max(SCHEDULE)
-# Failing every attempt this long, with a delivery given up: the subscription is disabled.
-DISABLE_AFTER = timedelta(days=1)
 GONE_REASON = "The receiver answered 410 Gone: unsubscribed."
 USER_AGENT = "Neighbourwatch-Webhooks/1"
 
@@ -278,7 +268,7 @@ class WebhookChannel:
             failure = f"{exc.__class__.__name__}: {exc}"[:500]
             return _Result(due, at, None, _ms(started), failure, None)
         error = None if 200 <= answer.status < 300 else f"HTTP {answer.status}"
-        retry_after = _retry_after(answer.headers.get("Retry-After"), at)
+        retry_after = retries.retry_after(answer.headers.get("Retry-After"), at)
         return _Result(due, at, answer.status, round(answer.latency_s * 1000), error, retry_after)
 
     async def _record(self, results: list[_Result]) -> None:
@@ -366,11 +356,11 @@ class WebhookChannel:
             if r.status == 410:
                 gone.add(r.due.subscription_id)
                 values.update(state="failed", finished_at=now)
-            elif attempts >= MAX_ATTEMPTS:
+            elif attempts >= retries.MAX_ATTEMPTS:
                 gave_up.add(r.due.subscription_id)
                 values.update(state="failed", finished_at=now)
             else:
-                values["next_attempt_at"] = now + _wait(attempts, r.retry_after_s)
+                values["next_attempt_at"] = now + retries.wait(attempts, r.retry_after_s)
             await session.execute(
                 update(_DELIVERIES).where(_DELIVERIES.c.id == r.due.delivery_id).values(**values)
             )
@@ -378,7 +368,7 @@ class WebhookChannel:
             await _disable(session, sub_id, GONE_REASON, now)
         for sub_id in gave_up - gone:
             since = await session.scalar(select(_SUBS.c.failing_since).where(_SUBS.c.id == sub_id))
-            if since is not None and now - _aware(since) >= DISABLE_AFTER:
+            if since is not None and now - _aware(since) >= retries.DISABLE_AFTER:
                 last = next(r for r in reversed(failed) if r.due.subscription_id == sub_id)
                 reason = (
                     f"Every delivery attempt failed for over a day (since "
@@ -400,32 +390,6 @@ async def _disable(session: AsyncSession, sub_id: uuid.UUID, reason: str, now: d
         .where(and_(_DELIVERIES.c.subscription_id == sub_id, _DELIVERIES.c.state == "pending"))
         .values(state="failed", lease_until=None, finished_at=now, last_error=reason)
     )
-
-
-def _wait(attempts: int, retry_after_s: float | None) -> timedelta:
-    """After `attempts` failed attempts: the schedule's step, jittered, or longer if the
-    receiver asked."""
-    step = SCHEDULE[min(attempts, len(SCHEDULE)) - 1]
-    seconds = step * random.uniform(1 - JITTER, 1 + JITTER)  # noqa: S311 (not a secret)
-    if retry_after_s is not None:
-        seconds = max(seconds, min(retry_after_s, MAX_RETRY_AFTER_S))
-    return timedelta(seconds=seconds)
-
-
-def _retry_after(value: str | None, now: datetime) -> float | None:
-    """Retry-After as seconds (RFC 9110 §10.2.3: delay-seconds or an HTTP-date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
 
 
 def _ms(started: float) -> int:
