@@ -58,15 +58,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(_args: argparse.Namespace) -> int:
-    """The push dispatcher and the CAP poller as their own process (scaled shape); stops
-    cleanly on SIGTERM."""
+    """The channels (push dispatcher, webhooks) and the CAP poller as their own process
+    (scaled shape); stops cleanly on SIGTERM."""
     import signal
 
+    from app.channels import run_channels
     from app.db import create_sessionmaker, long_running_engine
     from app.integrations.cap_in.poller import run_poller
     from app.logs import configure_logging
     from app.main import collector_tuned_for_serving
-    from app.push.dispatcher import run_dispatcher
 
     settings = Settings()
     settings.check()
@@ -80,7 +80,7 @@ def cmd_worker(_args: argparse.Namespace) -> int:
         async with long_running_engine(settings) as engine:
             sessionmaker = create_sessionmaker(engine)
             await asyncio.gather(
-                run_dispatcher(settings, sessionmaker, stop),
+                run_channels(settings, sessionmaker, stop),
                 run_poller(settings, sessionmaker, stop),
             )
 
@@ -279,7 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--workers", type=int, default=1)
     serve.set_defaults(func=cmd_serve)
 
-    worker = sub.add_parser("worker", help="run the push dispatcher (scaled shape)")
+    worker = sub.add_parser(
+        "worker", help="run the push dispatcher and the webhook channel (scaled shape)"
+    )
     worker.set_defaults(func=cmd_worker)
 
     migrate = sub.add_parser("migrate", help="migrate the database to the newest revision")

@@ -24,6 +24,7 @@ from app.auth.router import jwks_router
 from app.auth.router import router as auth_router
 from app.auth.service import AuthContext
 from app.auth.tokens import TokenService
+from app.channels import run_channels
 from app.db import create_sessionmaker, long_running_engine
 from app.devices.router import router as devices_router
 from app.evidence.router import router as evidence_router
@@ -42,7 +43,6 @@ from app.middleware import RequestContextMiddleware
 from app.migrate import head_revision
 from app.openapi import build_openapi, operation_id
 from app.privacy.router import router as privacy_router
-from app.push.dispatcher import run_dispatcher
 from app.push.router import router as outbox_router
 from app.push.stats import push_counts
 from app.ratelimit import memory_limiter, redis_limiter
@@ -51,6 +51,7 @@ from app.realtime.hub import Hub
 from app.realtime.router import LIVE_EVENTS_PATH, live_events
 from app.realtime.seats import seats_for
 from app.settings import Settings
+from app.webhooks.router import router as webhooks_router
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ TAGS: list[dict[str, Any]] = [
     {"name": "alerts", "description": "Geofenced alerts, acknowledgements and statistics"},
     {"name": "evidence", "description": "What works against crime: the prevention library"},
     {"name": "cap", "description": "Public alerts as CAP 1.2 and an Atom feed (no sign-in)"},
+    {"name": "webhooks", "description": "Signed webhooks for API clients (Standard Webhooks)"},
     {"name": "your data", "description": "A resident's export and erasure (UK GDPR)"},
     {"name": "admin", "description": "Administration (admin role only)"},
     {
@@ -151,7 +153,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.runs_dispatcher:
             background.append(
                 asyncio.create_task(
-                    run_dispatcher(settings, app.state.sessionmaker, stop, bus), name="dispatcher"
+                    run_channels(settings, app.state.sessionmaker, stop, bus), name="dispatcher"
                 )
             )
             # Agencies' CAP feeds are polled in the dispatcher's process (app.cli worker).
@@ -211,6 +213,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         alerts_router,
         cap_router,
         outbox_router,
+        webhooks_router,
         privacy_router,
         cap_sources_router,
         evidence_router,

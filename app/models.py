@@ -22,6 +22,12 @@ from app.outbox.models import OutboxEvent
 from app.privacy.models import Erasure
 from app.push.models import Delivery
 from app.realtime.models import LoggedEvent
+from app.webhooks.models import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookMessage,
+    WebhookSubscription,
+)
 
 __all__ = [
     "Ack",
@@ -54,4 +60,8 @@ __all__ = [
     "User",
     "VerificationDecision",
     "VerificationRequest",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookMessage",
+    "WebhookSubscription",
 ]

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, delete, or_, select, tuple_
+from sqlalchemy import ColumnElement, Table, and_, delete, exists, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.alerts.models import AlertReceipt
-from app.auth.models import RefreshToken
+from app.auth.models import ApiClient, RefreshToken
 from app.db import reading, utcnow
 from app.groups.models import Invitation
 from app.idempotency import IdempotencyRecord
@@ -39,6 +39,7 @@ from app.push.models import Delivery
 from app.realtime import log as event_log
 from app.settings import Settings
 from app.sqlite_loop import offloaded
+from app.webhooks.models import WebhookDelivery, WebhookMessage, WebhookSubscription
 
 log = logging.getLogger("app.retention")
 
@@ -58,6 +59,10 @@ _REFRESH_TOKENS = RefreshToken.__table__
 _IDEMPOTENCY = IdempotencyRecord.__table__
 _CONTACTS = Open311Contact.__table__
 _INVITATIONS = Invitation.__table__
+_WEBHOOK_DELIVERIES = WebhookDelivery.__table__
+_WEBHOOK_MESSAGES = WebhookMessage.__table__
+_WEBHOOK_SUBSCRIPTIONS = WebhookSubscription.__table__
+_CLIENTS = ApiClient.__table__
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,9 @@ class Purged:
     invitations: int = 0
     event_log: int = 0
     open311_contacts: int = 0  # reports whose Open311 contact details were deleted
+    webhook_deliveries: int = 0  # with their attempts
+    webhook_messages: int = 0
+    webhook_subscriptions: int = 0
 
     def lines(self, policy: Policy) -> list[str]:
         """One line per rule, `name: count (what)`, for operators and their scripts."""
@@ -111,6 +119,12 @@ class Purged:
             "each user's newest kept",
             "open311_contacts": "contact details sent with Open311 reports older than "
             f"{_span(policy.open311_contact)} deleted",
+            "webhook_deliveries": "finished webhook deliveries (and their attempts) older "
+            f"than {_span(policy.delivery_log)} deleted",
+            "webhook_messages": f"webhook bodies older than {_span(policy.delivery_log)} that "
+            "no delivery is left to send deleted",
+            "webhook_subscriptions": "webhook subscriptions of API clients revoked more than "
+            f"{_span(policy.delivery_log)} ago deleted",
         }
         return [f"{name}: {count} ({what[name]})" for name, count in self.counts().items()]
 
@@ -178,6 +192,33 @@ async def purge(
         )
         purged.invitations = await _delete_batches(
             sessionmaker, _INVITATIONS, [_INVITATIONS.c.id], _spent_invitations(now), stop
+        )
+        before = now - policy.delivery_log
+        purged.webhook_deliveries = await _delete_batches(
+            sessionmaker,
+            _WEBHOOK_DELIVERIES,
+            [_WEBHOOK_DELIVERIES.c.id],
+            _old_webhook_deliveries(before),
+            stop,
+        )
+        purged.webhook_messages = await _delete_batches(
+            sessionmaker,
+            _WEBHOOK_MESSAGES,
+            [_WEBHOOK_MESSAGES.c.id],
+            and_(
+                _WEBHOOK_MESSAGES.c.created_at < before,
+                ~exists().where(_WEBHOOK_DELIVERIES.c.message_id == _WEBHOOK_MESSAGES.c.id),
+            ),
+            stop,
+        )
+        purged.webhook_subscriptions = await _delete_batches(
+            sessionmaker,
+            _WEBHOOK_SUBSCRIPTIONS,
+            [_WEBHOOK_SUBSCRIPTIONS.c.id],
+            _WEBHOOK_SUBSCRIPTIONS.c.client_id.in_(
+                select(_CLIENTS.c.id).where(_CLIENTS.c.revoked_at < before)
+            ),
+            stop,
         )
         if not _stopped(stop):
             async with sessionmaker() as session, session.begin():
@@ -252,6 +293,14 @@ def _old_deliveries(before: datetime) -> ColumnElement[bool]:
     index find them.
     """
     c = _DELIVERIES.c
+    return and_(c.state.in_(("sent", "failed")), c.next_attempt_at < before, c.created_at < before)
+
+
+def _old_webhook_deliveries(before: datetime) -> ColumnElement[bool]:
+    """Finished webhook deliveries made and last tried before `before` (a pending one is
+    the channel's, as a pending push is the dispatcher's). Their attempts go with them
+    (ON DELETE CASCADE)."""
+    c = _WEBHOOK_DELIVERIES.c
     return and_(c.state.in_(("sent", "failed")), c.next_attempt_at < before, c.created_at < before)
 
 

@@ -170,6 +170,15 @@ class Settings(BaseSettings):
     # operator's own network). `webhook_allow_http` lets plain http through for all.
     webhook_allowed_hosts: str = ""
     webhook_allow_http: bool = False
+    # Webhook subscriptions (app.webhooks): at most this many per API client; created,
+    # and sent on demand (test pings, redeliveries), at most so often per client, as each
+    # makes this service call out. Seconds an attempt may take, connecting and reading,
+    # and attempts in flight per process.
+    webhooks_per_client: int = Field(default=20, ge=1, le=10_000)
+    webhook_creations_per_client_per_hour: int = Field(default=20, ge=1)
+    webhook_sends_per_client_per_hour: int = Field(default=60, ge=1)
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    webhook_concurrency: int = Field(default=100, ge=1, le=1000)
 
     # CAP sources (agencies' feeds taken in as alerts, app.integrations.cap_in): polled
     # every cap_poll_seconds by the dispatcher process, a failing one less often (doubling

@@ -4,7 +4,7 @@ openapi-python-client generates a package from openapi/openapi.json; mypy --stri
 checks it together with a driver (tests/generated_client/driver.py) that uses it as an
 integrator would; the driver then runs against a live server (uvicorn on a loopback port,
 SQLite) through sign-in, a group, a report, listing reports as JSON and GeoJSON, an
-alert, client credentials (and a webhook subscription when the document has webhooks).
+alert, client credentials and a webhook subscription.
 Whatever the document gets wrong, a generated client shows: a response it cannot parse
 (`parsed` None, or the wrong model), a field typed `Any`, a request it cannot make.
 
@@ -36,7 +36,6 @@ from tests.conftest import settings_for
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENT = ROOT / "openapi" / "openapi.json"
 DRIVER = Path(__file__).with_name("generated_client") / "driver.py"
-WEBHOOKS_STEP = DRIVER.with_name("webhooks_step.py")
 PACKAGE = "nwc"
 # Literal enums: the tz database's zone names (`GMT+0`, `GMT-0`, `GMT0`) make duplicate
 # Python enum member names, which the generator refuses; literals are the better type.
@@ -92,8 +91,6 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert made.returncode == 0, made.stdout + made.stderr
     shutil.copy(DRIVER, work / "driver.py")
-    if (work / PACKAGE / "api" / "webhooks" / "create_webhook.py").exists():
-        shutil.copy(WEBHOOKS_STEP, work / "webhooks_step.py")
     return work
 
 
@@ -102,7 +99,7 @@ def live_server(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory)
     """The app served by uvicorn on a free loopback port, in a thread; its base URL."""
     directory = tmp_path_factory.mktemp("live")
     with pytest.MonkeyPatch.context() as env:
-        # The webhook step's receiver (read where webhooks are served, ignored elsewhere).
+        # The webhook subscription's receiver (never called: only the URL is judged).
         env.setenv("NW_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1:9")
         settings: Settings = settings_for(
             databases.sqlite_clone(sqlite_template, directory), directory / "var"
@@ -142,9 +139,7 @@ def live_server(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory)
 
 
 def test_the_generated_client_and_the_driver_type_check_strictly(generated: Path) -> None:
-    files = ["driver.py", PACKAGE] + (
-        ["webhooks_step.py"] if (generated / "webhooks_step.py").exists() else []
-    )
+    files = ["driver.py", PACKAGE]
     checked = _run(
         [
             sys.executable,

@@ -12,7 +12,13 @@ from fastapi import FastAPI
 
 from app.integrations.cap_in.models import CapSource
 from tests.alerts.factories import LONDON, watch
-from tests.auth.factories import PASSWORD, new_account, new_admin
+from tests.auth.factories import (
+    PASSWORD,
+    ApiClientCredentials,
+    client_headers,
+    new_account,
+    new_admin,
+)
 from tests.groups.factories import join, new_group
 from tests.push.factories import device
 from tests.test_problems import assert_problem
@@ -113,6 +119,28 @@ async def test_every_204_has_no_content_type(app: FastAPI, client: httpx.AsyncCl
         session.add(source)
     await expect_204(
         "delete_cap_source", "DELETE", f"/v1/admin/cap-sources/{source.id}", headers=admin.headers
+    )
+    hooks = await client.post(
+        "/v1/admin/clients",
+        headers=admin.headers,
+        json={"name": "Webhook feed", "scopes": ["webhooks"]},
+    )
+    assert hooks.status_code == 201, hooks.text
+    hook_headers = await client_headers(
+        client, ApiClientCredentials(hooks.json()["client_id"], hooks.json()["client_secret"], {})
+    )
+    # The URL is only judged, never called: nothing runs the webhook channel here.
+    subscribed = await client.post(
+        "/v1/webhooks",
+        headers=hook_headers,
+        json={"url": "https://8.8.8.8/hook", "events": ["alert.issued"]},
+    )
+    assert subscribed.status_code == 201, subscribed.text
+    await expect_204(
+        "delete_webhook",
+        "DELETE",
+        f"/v1/webhooks/{subscribed.json()['id']}",
+        headers=hook_headers,
     )
     leaver = await new_account(client)  # not the admin: the last admin is never erased
     await expect_204(

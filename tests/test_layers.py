@@ -10,7 +10,7 @@ import pytest
 
 APP = Path(__file__).resolve().parent.parent / "app"
 DOMAINS = ["alerts", "auth", "devices", "evidence", "geo", "groups", "incidents"]
-CHANNELS = ("app.push", "app.realtime")
+CHANNELS = ("app.push", "app.realtime", "app.webhooks")
 
 
 def imported(path: Path) -> set[str]:

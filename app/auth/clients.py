@@ -24,6 +24,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app import outbox
 from app.auth.client_schemas import ClientCreate, ClientRead, ClientRotate, ClientWithSecret
 from app.auth.models import ApiClient, Role, User
 from app.auth.schemas import TokenResponse
@@ -184,9 +185,11 @@ async def rotate_secret(
 
 
 async def revoke_client(session: AsyncSession, client: ApiClient) -> None:
-    """Revoke: no new token, and its tokens already issued are refused from now on."""
+    """Revoke: no new token, and its tokens already issued are refused from now on; the
+    channels hear of it through the outbox (webhooks disable the client's subscriptions)."""
     if client.revoked_at is None:
         client.revoked_at = utcnow()
+        await outbox.emit(session, "client.revoked", {"client_id": str(client.id)})
     client.previous_secret_hash = None
     client.previous_secret_expires_at = None
     await session.flush()

@@ -24,7 +24,7 @@ SCOPE_DESCRIPTIONS: dict[str, str] = {
     Scope.incidents_write: "Submit reports inside the client's jurisdiction, with no reporter: "
     "`POST /v1/incidents`, and Open311 GeoReport v2 `POST /open311/v2/requests`, which takes "
     "the client's secret as its `api_key`",
-    Scope.webhooks: "Manage webhook subscriptions (reserved)",
+    Scope.webhooks: "Signed webhooks of the alerts the client may read and reports in its reach",
 }
 _ORDER = {scope.value: n for n, scope in enumerate(Scope)}
 

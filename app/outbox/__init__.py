@@ -26,7 +26,7 @@ async def emit(session: AsyncSession, event_type: str, payload: dict[str, Any]) 
     """
     event = OutboxEvent(id=new_id(), event_type=event_type, payload=payload)
     session.add(event)
-    await _wake_on_commit(session)
+    await wake_on_commit(session)
     return event
 
 
@@ -40,10 +40,12 @@ async def emit_many(
         insert(OutboxEvent.__table__),
         [{"id": new_id(), "event_type": event_type, "payload": p} for p in payloads],
     )
-    await _wake_on_commit(session)
+    await wake_on_commit(session)
 
 
-async def _wake_on_commit(session: AsyncSession) -> None:
+async def wake_on_commit(session: AsyncSession) -> None:
+    """Wake the channels when the session commits (in-process, and across processes on
+    PostgreSQL): for an event, or for channel work written beside one (a webhook ping)."""
     wakeup.mark(session.sync_session)
     if session.get_bind().dialect.name == "postgresql":
         # Delivered to LISTENing workers when (and only if) this transaction commits.

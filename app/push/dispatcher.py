@@ -22,7 +22,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,6 +41,7 @@ from app.evidence import checks as evidence_checks
 from app.incidents import service as incidents_service
 from app.incidents.models import Incident
 from app.outbox import claims, wakeup
+from app.outbox.channels import Fanout
 from app.outbox.models import OutboxEvent
 from app.push.adapters import sender_for
 from app.push.audience import Audience, audience_of
@@ -91,8 +92,11 @@ class Dispatcher:
         retention: timedelta = timedelta(days=7),
         policy: RetentionPolicy | None = None,
         evidence: bool = False,
+        fanouts: Sequence[Fanout] = (),
     ) -> None:
         self.sessionmaker = sessionmaker
+        # Channels that write deliveries of their own from the same events (webhooks).
+        self.fanouts = tuple(fanouts)
         self.sender = sender
         self.lease = timedelta(seconds=lease_s)
         self.batch = batch
@@ -194,9 +198,10 @@ class Dispatcher:
             self._pruned_at = time.monotonic()
             async with self._writing() as session:
                 await event_log.prune(session, utcnow() - self.retention)
-        events = await self._claim(_OUTBOX, _OUTBOX.c.available_at, EXPAND_BATCH)
-        if not events:
+        claimed = await self._claim(_OUTBOX, _OUTBOX.c.available_at, EXPAND_BATCH)
+        if not claimed:
             return 0
+        events = await self._fan_out(claimed)
         # The audiences of the whole batch in one read, and the events nobody is to hear
         # of (most reports) closed in one write: under load, each session costs a turn
         # of the event loop behind every request in flight (≈150 ms), and one at a time
@@ -225,7 +230,32 @@ class Dispatcher:
                 log.exception("events could not be closed")
                 for event_id, _ in closed:
                     await self._event_failed(event_id, exc)
-        return len(events)
+        return len(claimed)
+
+    async def _fan_out(self, events: list[uuid.UUID]) -> list[uuid.UUID]:
+        """Hand the claimed events to the other channels first (their rows are written
+        before the first push slice, so that a large alert delays no webhook); the events
+        a channel fails on are failed, to be tried again whole, and not expanded now."""
+        if not self.fanouts:
+            return events
+        try:
+            for fanout in self.fanouts:
+                await fanout.fan_out(events)
+            return events
+        except Exception:
+            log.exception("a channel could not expand a batch of events; one at a time")
+        kept = []
+        for event_id in events:
+            try:
+                for fanout in self.fanouts:
+                    await fanout.fan_out([event_id])
+                kept.append(event_id)
+            except Exception as exc:
+                log.exception(
+                    "a channel could not expand an event", extra={"event_id": str(event_id)}
+                )
+                await self._event_failed(event_id, exc)
+        return kept
 
     async def _audiences(
         self, events: list[uuid.UUID]
@@ -604,6 +634,7 @@ async def run_dispatcher(
     sessionmaker: async_sessionmaker[AsyncSession],
     stop: asyncio.Event,
     bus: Bus | None = None,
+    fanouts: Sequence[Fanout] = (),
 ) -> None:
     """The dispatcher with the configured sender and bus, until `stop` is set."""
     sender = sender_for(settings)
@@ -619,6 +650,7 @@ async def run_dispatcher(
         retention=timedelta(seconds=settings.event_retention_s),
         policy=RetentionPolicy.of(settings),
         evidence=settings.evidence_checks,
+        fanouts=fanouts,
     )
     try:
         await dispatcher.run(stop)

@@ -15,7 +15,7 @@ import app.db
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0018'
-down_revision: str | None = '0016'
+down_revision: str | None = '0017'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

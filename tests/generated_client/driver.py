@@ -10,19 +10,17 @@ the one expected. Type-checked with `mypy --strict` beside the generated package
 from __future__ import annotations
 
 import datetime as dt
-import importlib
-import importlib.util
 import sys
 import uuid
-from collections.abc import Callable
 from http import HTTPStatus
-from typing import TypeVar, cast
+from typing import TypeVar
 
 from nwc import AuthenticatedClient, Client
 from nwc.api.alerts import issue_alert, list_alerts
 from nwc.api.auth import create_client, create_token, register_user
 from nwc.api.groups import create_group
 from nwc.api.incidents import list_incidents, read_incident, submit_incident
+from nwc.api.webhooks import create_webhook
 from nwc.models.alert_create import AlertCreate
 from nwc.models.alert_read import AlertRead
 from nwc.models.circle_area import CircleArea
@@ -41,6 +39,8 @@ from nwc.models.point_geometry import PointGeometry
 from nwc.models.register_request import RegisterRequest
 from nwc.models.token_response import TokenResponse
 from nwc.models.user_read import UserRead
+from nwc.models.webhook_create import WebhookCreate
+from nwc.models.webhook_with_secret import WebhookWithSecret
 from nwc.types import Response
 
 P = TypeVar("P")
@@ -49,6 +49,8 @@ M = TypeVar("M")
 LONDON = [-0.1276, 51.5072]
 SPOT = [-0.1270, 51.5080]
 PASSWORD = "correct horse battery staple"
+# Allowed by the live server's NW_WEBHOOK_ALLOWED_HOSTS (tests/test_generated_client.py).
+RECEIVER = "http://127.0.0.1:9/hooks"
 
 
 def expect(response: Response[P], kind: type[M], status: HTTPStatus = HTTPStatus.OK) -> M:
@@ -192,13 +194,12 @@ def as_api_client(anonymous: Client, base_url: str, admin_email: str, password: 
     assert one.location.coordinates == seen.location.coordinates
     print("client read reports, snapped")
 
-    # Webhooks come from another branch: driven when the document has them.
-    if importlib.util.find_spec("webhooks_step") is not None:
-        step = cast(
-            Callable[[AuthenticatedClient], str],
-            importlib.import_module("webhooks_step").subscribe,
-        )
-        print("subscribed webhook", step(client))
+    hook = create_webhook.sync_detailed(
+        client=client, body=WebhookCreate(url=RECEIVER, events=["alert.issued"])
+    )
+    subscription = expect(hook, WebhookWithSecret, HTTPStatus.CREATED)
+    assert subscription.secret.startswith("whsec_")
+    print("subscribed webhook", subscription.id)
 
 
 def main(base_url: str, admin_email: str, admin_password: str) -> None:

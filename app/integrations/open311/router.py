@@ -121,18 +121,24 @@ def _documented(fmt: Format, model: Any, root: str, item: str | None) -> dict[in
                 "content": {JSON_MEDIA_TYPE: {"example": example}},
             }
         return responses
-    ref = {"$ref": f"#/components/schemas/{_name(model)}"}
-    shape: dict[str, Any] = {**ref, "xml": {"name": root}}
-    if item:
-        shape = {
-            "type": "array",
-            "xml": {"name": root, "wrapped": True},
-            "items": {**ref, "xml": {"name": item}},
-        }
+    # The XML answer as the string it is, in the layout the specification gives. An
+    # object schema with `xml` hints reads better, but generated clients (openapi-python-
+    # client) then hand the text to the JSON model's `from_dict`, and fail.
+    shape = {
+        "type": "string",
+        "contentMediaType": "text/xml",
+        "description": (
+            f"A `<{root}>` document, an `<{item}>` in it for each `{_name(model)}`"
+            if item
+            else f"A `<{root}>` document with the fields of `{_name(model)}`"
+        )
+        + " (the `.json` operation's answer), laid out as GeoReport v2 specifies.",
+    }
     errors = {
-        "type": "array",
-        "xml": {"name": "errors", "wrapped": True},
-        "items": {"$ref": "#/components/schemas/Open311Error", "xml": {"name": "error"}},
+        "type": "string",
+        "contentMediaType": "text/xml",
+        "description": "An `<errors>` document: an `<error>` with `code` and `description` "
+        "for each problem.",
     }
     example = xml.EXAMPLES[_example(root, model)]
     responses[200] = {"content": {"text/xml": {"schema": shape, "example": example}}}
