@@ -28,6 +28,8 @@ VOLUME_LIMITS = (
     "incident_updates_per_user_per_hour",
     "join_requests_per_group_per_day",
     "exports_per_user_per_day",
+    "similar_per_user_per_hour",
+    "similar_per_address_per_hour",
 )
 
 
