@@ -30,6 +30,7 @@ from app.devices.router import router as devices_router
 from app.evidence.router import router as evidence_router
 from app.groups.router import router as groups_router
 from app.health import router as health_router
+from app.incidents.cluster_router import router as clusters_router
 from app.incidents.intake import ReportIntake
 from app.incidents.media import LocalMediaStore
 from app.incidents.router import PHOTO_UPLOAD_PATH
@@ -208,6 +209,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         jwks_router,
         devices_router,
         groups_router,
+        clusters_router,  # before incidents_router: /incidents/similar
         incidents_router,
         places_router,
         alerts_router,

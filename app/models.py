@@ -15,7 +15,13 @@ from app.groups.models import (
 )
 from app.idempotency import IdempotencyRecord
 from app.incidents.media import Media
-from app.incidents.models import Incident, IncidentUpdate, StatusChange
+from app.incidents.models import (
+    ClusterMember,
+    Incident,
+    IncidentCluster,
+    IncidentUpdate,
+    StatusChange,
+)
 from app.integrations.cap_in.models import CapAlertKey, CapDocument, CapSource
 from app.integrations.open311.models import Open311Contact
 from app.outbox.models import OutboxEvent
@@ -36,6 +42,7 @@ __all__ = [
     "CapAlertKey",
     "CapDocument",
     "CapSource",
+    "ClusterMember",
     "Delivery",
     "Device",
     "Erasure",
@@ -44,6 +51,7 @@ __all__ = [
     "Group",
     "IdempotencyRecord",
     "Incident",
+    "IncidentCluster",
     "IncidentUpdate",
     "Invitation",
     "LoggedEvent",

@@ -122,6 +122,18 @@ class Settings(BaseSettings):
     # Incident reports a user may submit per hour (429 beyond), and their photos.
     incidents_per_hour: int = Field(default=20, ge=1)
     max_photo_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # Corroboration (app.incidents.clusters): reports of one category this close in place
+    # (exact points) and in time (occurred_at) form a cluster, chained transitively.
+    corroboration_radius_m: float = Field(default=150.0, gt=0, le=5_000)
+    corroboration_window_h: float = Field(default=6.0, gt=0, le=720)
+    # Candidates examined for a new report's links, a spot: what bounds the work a flood
+    # of reports at one spot makes (beyond it, a merge only older reports would make can
+    # be missed; a new report still joins a cluster when it has any link).
+    corroboration_max_candidates: int = Field(default=200, ge=10, le=10_000)
+    # GET /v1/incidents/similar per user and per client address an hour: each answer says
+    # what lies near a point, so probing is metered besides being coarse by design.
+    similar_per_user_per_hour: int = Field(default=60, ge=1)
+    similar_per_address_per_hour: int = Field(default=300, ge=1)
     max_photos_per_incident: int = Field(default=5, ge=1)
 
     # Photos and alert reach (issue 14)

@@ -30,6 +30,8 @@ VOLUME_LIMITS = (
     "exports_per_user_per_day",
     "incidents_per_client_per_hour",
     "open311_reads_per_address_per_minute",
+    "similar_per_user_per_hour",
+    "similar_per_address_per_hour",
 )
 
 

@@ -40,6 +40,7 @@ from app.db import new_id, utcnow
 from app.geo.index import index_for
 from app.geo.privacy import snap
 from app.geo.shapes import Circle
+from app.incidents import clusters
 from app.incidents.models import Incident, IncidentStatus
 from app.incidents.schemas import IncidentCreate
 from app.incidents.service import GEO_COLLECTION, ReportFields, to_read
@@ -375,6 +376,9 @@ class ReportIntake:
             GEO_COLLECTION,
             [(r.values["id"], Circle(r.values["lon"], r.values["lat"])) for r in reports],
             replace=False,
+        )
+        await clusters.assign(
+            session, self.settings, [clusters.new_report(r.values) for r in reports]
         )
         await outbox.emit_many(
             session, "incident.created", [{"incident_id": str(r.values["id"])} for r in reports]

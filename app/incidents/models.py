@@ -81,3 +81,26 @@ class IncidentUpdate(TableModel, table=True):
     author_id: uuid.UUID | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
     text: str = Field(max_length=2000)
     created_at: datetime = created_now()
+
+
+class IncidentCluster(TableModel, table=True):
+    """Reports corroborating each other (app.incidents.clusters): a cluster exists from
+    its second report on; a report alone belongs to none."""
+
+    __tablename__ = "incident_clusters"
+    __table_args__ = (Index("ix_incident_clusters_created_at_id", "created_at", "id"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    category: str = Field(max_length=32)
+    # Decides which cluster survives a merge: the oldest (then the smallest id).
+    created_at: datetime = created_now()
+    updated_at: datetime = updated_now()
+
+
+class ClusterMember(TableModel, table=True):
+    __tablename__ = "incident_cluster_members"
+
+    incident_id: uuid.UUID = Field(foreign_key="incidents.id", ondelete="CASCADE", primary_key=True)
+    cluster_id: uuid.UUID = Field(
+        foreign_key="incident_clusters.id", ondelete="CASCADE", index=True
+    )

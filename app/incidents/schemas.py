@@ -36,6 +36,22 @@ class Reporter(BaseModel):
     display_name: str = Field(examples=["Ann B."])
 
 
+class ClusterRef(BaseModel):
+    """The corroborating reports a report belongs to."""
+
+    id: uuid.UUID
+    size: int = Field(ge=2, examples=[3], description="Reports in the cluster, this one included")
+
+
+CLUSTER_SHOWN = (
+    "The cluster of reports corroborating this one (same category, within "
+    "NW_CORROBORATION_RADIUS_M and NW_CORROBORATION_WINDOW_H of another member). Shown only "
+    "to moderators; null for a report alone, and for everyone else: membership says two "
+    "exact points lie within the radius, which is finer than the snapped point others see. "
+    "Also null in the answer to POST /v1/incidents, made before the cluster is"
+)
+
+
 class IncidentProperties(ResponseModel):
     """An incident without its location: the `properties` of its GeoJSON Feature."""
 
@@ -57,6 +73,7 @@ class IncidentProperties(ResponseModel):
         "whose jurisdiction holds the report, and admins",
     )
     police_reference: str | None = None
+    cluster: ClusterRef | None = Field(default=None, description=CLUSTER_SHOWN)
 
 
 LOCATION_SHOWN = (
@@ -161,3 +178,48 @@ class PeriodStats(BaseModel):
 class GroupStats(BaseModel):
     current: PeriodStats
     previous: PeriodStats = Field(description="The same length of time just before")
+
+
+class ClusterStatusCounts(BaseModel):
+    submitted: int = 0
+    verified: int = 0
+    rejected: int = 0
+    forwarded: int = 0
+    resolved: int = 0
+
+
+class ClusterSummary(ResponseModel):
+    """A cluster of corroborating reports, for moderators."""
+
+    id: uuid.UUID
+    category: Category
+    size: int = Field(ge=2, examples=[3], description="Reports in the cluster")
+    statuses: ClusterStatusCounts = Field(description="Its reports by status")
+    first_occurred_at: datetime
+    last_occurred_at: datetime
+    created_at: datetime = Field(description="When its second report arrived")
+    updated_at: datetime
+
+
+class ClusterRead(ClusterSummary):
+    members: list[IncidentRead] = Field(
+        description="Its reports that the caller may see, as the caller sees them, oldest "
+        "first; `size` counts them all"
+    )
+
+
+class ClusterTransitionRequest(RequestModel):
+    status: Literal[IncidentStatus.verified, IncidentStatus.rejected] = Field(
+        description="Applied to every member still `submitted` that the caller moderates"
+    )
+    note: Annotated[LongText, Field(max_length=2000)] | None = Field(
+        default=None, description="Required to reject", examples=["The same parked van"]
+    )
+
+
+class ClusterTransitionResult(ClusterRead):
+    changed: list[uuid.UUID] = Field(description="The reports this transition moved")
+    skipped: list[uuid.UUID] = Field(
+        description="Members left as they were: not `submitted`, or not moderated by the "
+        "caller (submitted before their group's verification, or outside its area)"
+    )

@@ -43,6 +43,7 @@ from app.incidents.models import (
     StatusChange,
 )
 from app.incidents.schemas import (
+    ClusterRef,
     GroupStats,
     IncidentRead,
     PeriodStats,
@@ -193,6 +194,28 @@ async def _in_area(
     return (exact_in & exact_ids) | (await _snapped_ids_in(session, shape) - exact_ids)
 
 
+async def moderated_ids(
+    session: AsyncSession, user: User, group: Group | None = None
+) -> set[uuid.UUID] | None:
+    """The reports `user` moderates (None: all, for admins), with `group` those whose
+    exact point lies in its area."""
+    in_group = None if group is None else await _ids_in(session, [from_geojson(group.area)])
+    if user.role == Role.admin:
+        return in_group
+    moderated = (await _reach(session, user)).moderated
+    return moderated if in_group is None else moderated & in_group
+
+
+async def visible_ids(session: AsyncSession, user: User) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+    """For a non-admin: the reports they may see, and those they see on the exact point."""
+    reach = await _reach(session, user)
+    own = await session.execute(
+        select(col(Incident.id)).where(col(Incident.reporter_id) == user.id)
+    )
+    mine = set(own.scalars())
+    return reach.visible | mine, reach.moderated | mine
+
+
 async def exact_ids_of(session: AsyncSession, user: User) -> set[uuid.UUID] | None:
     """The reports `user` sees exactly (None: all, for admins)."""
     if user.role == Role.admin:
@@ -307,12 +330,16 @@ async def incident_read(
     session: AsyncSession, incident: Incident, viewer: Viewer | None
 ) -> IncidentRead:
     """One report as `viewer` sees it (None: as the public, a member, sees it)."""
+    from app.incidents.clusters import cluster_refs  # clusters builds on this module
+
     names = await display_names(session, {incident.reporter_id})
+    refs = await cluster_refs(session, [incident.id]) if viewer and viewer.moderator else {}
     return to_read(
         incident,
         viewer.exact if viewer else False,
         names.get(incident.reporter_id) if incident.reporter_id else None,
         reveal=viewer.reveals_reporter if viewer else False,
+        cluster=refs.get(incident.id),
     )
 
 
@@ -336,10 +363,15 @@ class ReportFields(Protocol):
 
 
 def to_read(
-    incident: ReportFields, exact: bool, reporter_name: str | None, reveal: bool | None = None
+    incident: ReportFields,
+    exact: bool,
+    reporter_name: str | None,
+    reveal: bool | None = None,
+    cluster: ClusterRef | None = None,
 ) -> IncidentRead:
     """`exact`: the viewer sees the exact point; `reveal` (default: as `exact`, for the
-    reporter): they see who filed an anonymous report, which only officers do."""
+    reporter): they see who filed an anonymous report, which only officers do; `cluster`
+    only for a moderator (app.incidents.clusters)."""
     lon, lat = (
         (incident.lon, incident.lat) if exact else (incident.snapped_lon, incident.snapped_lat)
     )
@@ -366,6 +398,7 @@ def to_read(
         anonymous=incident.anonymous,
         reporter=reporter,
         police_reference=incident.police_reference if exact else None,
+        cluster=cluster,
     )
 
 
@@ -399,6 +432,11 @@ async def list_incidents(
         ids = in_group if ids is None else ids & in_group
     rows = await filtered_rows(session, filters, ids, limit, cursor)
     names = await display_names(session, {r.reporter_id for r in rows})
+    from app.incidents.clusters import cluster_refs  # clusters builds on this module
+
+    refs = await cluster_refs(
+        session, [r.id for r in rows if reach is None or r.id in reach.moderated]
+    )
 
     def convert(incident: Incident) -> IncidentRead:
         exact = exact_ids is None or incident.id in exact_ids
@@ -408,6 +446,7 @@ async def list_incidents(
             exact,
             names.get(incident.reporter_id) if incident.reporter_id else None,
             reveal=reveal,
+            cluster=refs.get(incident.id),
         )
 
     return page_of(rows, limit, lambda i: (i.reported_at, i.id), convert)
@@ -456,7 +495,11 @@ async def transition(
     incident: Incident,
     viewer: Viewer,
     data: TransitionRequest,
+    *,
+    announce: bool = True,
 ) -> Incident:
+    """`announce=False`: no `incident.verified` of its own (a cluster's transition emits
+    one for all its reports, app.incidents.cluster_service)."""
     if not viewer.moderator:
         raise forbidden("Only the area's coordinators, agency officers and admins moderate.")
     current, target = IncidentStatus(incident.status), data.status
@@ -504,7 +547,7 @@ async def transition(
             "reporter_id": str(incident.reporter_id) if incident.reporter_id else None,
         },
     )
-    if target == IncidentStatus.verified:
+    if target == IncidentStatus.verified and announce:
         groups = await groups_showing(session, incident)
         await outbox.emit(
             session,

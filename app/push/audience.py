@@ -128,8 +128,12 @@ async def audience_of(session: AsyncSession, event: OutboxEvent) -> Audience | N
         groups = [uuid.UUID(g) for g in payload.get("group_ids", [])]
         users = await groups_service.member_ids(session, groups) if groups else set()
         silent = dict.fromkeys(users, False)
+        # A cluster's verification is one event for all its reports: one message.
+        count = len(payload.get("incident_ids", [])) or 1
         message = {
-            "title": "A report near you was verified",
+            "title": f"{count} reports near you were verified"
+            if count > 1
+            else "A report near you was verified",
             "body": "",
             "data": {"incident_id": payload["incident_id"]},
         }
@@ -138,6 +142,8 @@ async def audience_of(session: AsyncSession, event: OutboxEvent) -> Audience | N
         return None
     message["data"] = {**message.get("data", {}), "type": kind, "event_id": str(event.id)}
     if not realtime:  # incidents: what changed, and the id to fetch it by
+        # Not a cluster's id nor its other reports: that reports corroborate each other
+        # says their exact points are close, more than the snapped points members see.
         realtime = {k: v for k, v in payload.items() if k in ("incident_id", "status")}
     return Audience(silent, message, subject, realtime, alert_id=alert_id, receipts=receipts)
 

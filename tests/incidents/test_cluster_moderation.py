@@ -1,0 +1,177 @@
+"""Moderating a cluster: who may, one transition for all its reports, one notification."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import httpx
+from fastapi import FastAPI
+
+from app.push.dispatcher import Dispatcher
+from tests.alerts.factories import new_agency
+from tests.auth.factories import Account, new_account
+from tests.groups.factories import join, new_group, outbox_events, verify
+from tests.incidents.test_clusters import filed, moved
+from tests.push.factories import RecordingSender, device, drain
+
+
+@dataclass
+class Scene:
+    people: dict[str, Account]
+    group_id: str
+    unverified_group_id: str
+    reports: list[str]
+    cluster_id: str
+
+
+async def clustered(app: FastAPI, client: httpx.AsyncClient) -> Scene:
+    """A verified group, an unverified one over the same streets, and three reports by
+    three members that chain into one cluster."""
+    people = {
+        name: await new_account(client)
+        for name in ("owner", "ann", "bob", "cat", "member", "unverified_owner", "outsider")
+    }
+    group = await new_group(client, people["owner"], join_policy="open")
+    await verify(app, client, group["id"])
+    for name in ("ann", "bob", "cat", "member"):
+        assert (await join(client, people[name], group["id"])).status_code in (200, 201)
+    other = await new_group(client, people["unverified_owner"], name="Our St", join_policy="open")
+    reports = [
+        await filed(client, people[name], moved(east))
+        for name, east in (("ann", 0), ("bob", 120), ("cat", 240))
+    ]
+    read = await client.get(f"/v1/incidents/{reports[0]}", headers=people["owner"].headers)
+    cluster = read.json()["cluster"]
+    assert cluster["size"] == 3
+    return Scene(people, group["id"], other["id"], reports, cluster["id"])
+
+
+async def test_only_moderators_list_read_and_transition_clusters(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    scene = await clustered(app, client)
+    people, group_id, reports, cluster_id = (
+        scene.people,
+        scene.group_id,
+        scene.reports,
+        scene.cluster_id,
+    )
+    path = f"/v1/incident-clusters/{cluster_id}"
+    verify_body = {"status": "verified"}
+    for who in ("member", "ann", "unverified_owner", "outsider"):
+        headers = people[who].headers
+        assert (await client.get("/v1/incident-clusters", headers=headers)).status_code == 403
+        moved_ = await client.post(f"{path}/transitions", headers=headers, json=verify_body)
+        assert moved_.status_code in (403, 404), (who, moved_.text)
+    # The unverified group's owner, asking about their own group.
+    asked = await client.get(
+        "/v1/incident-clusters",
+        params={"group_id": scene.unverified_group_id},
+        headers=people["unverified_owner"].headers,
+    )
+    assert asked.status_code == 403
+    # Members see the reports (snapped) but not the cluster; outsiders not even that.
+    assert (await client.get(path, headers=people["member"].headers)).status_code == 403
+    assert (await client.get(path, headers=people["outsider"].headers)).status_code == 404
+    for report_id in reports:
+        seen = await client.get(f"/v1/incidents/{report_id}", headers=people["member"].headers)
+        assert seen.json()["cluster"] is None
+        own = await client.get(f"/v1/incidents/{report_id}", headers=people["ann"].headers)
+        assert own.status_code == 200
+        assert own.json()["cluster"] is None
+    listing = await client.get("/v1/incidents", headers=people["member"].headers)
+    assert all(item["cluster"] is None for item in listing.json()["items"])
+    # The verified group's owner and an agency officer do.
+    officer = await new_agency(app, client)
+    for moderator in (people["owner"], officer):
+        listed = await client.get(
+            "/v1/incident-clusters", params={"group_id": group_id}, headers=moderator.headers
+        )
+        assert listed.status_code == 200, listed.text
+        assert [c["id"] for c in listed.json()["items"]] == [cluster_id]
+        assert listed.json()["items"][0]["size"] == 3
+        read = await client.get(path, headers=moderator.headers)
+        assert read.status_code == 200
+        assert [m["id"] for m in read.json()["members"]] == reports
+        assert all(m["location_exact"] for m in read.json()["members"])
+        assert all(m["cluster"]["id"] == cluster_id for m in read.json()["members"])
+    page = await client.get("/v1/incident-clusters", params={"limit": 1}, headers=officer.headers)
+    assert page.json()["next_cursor"] is None
+
+
+async def test_a_cluster_is_verified_in_one_transition_and_notifies_once(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    scene = await clustered(app, client)
+    people, reports, cluster_id = scene.people, scene.reports, scene.cluster_id
+    tokens = {}
+    for name in ("ann", "bob", "cat", "member"):
+        tokens[name] = "token-" + name + "-" + "z" * 20
+        await device(client, people[name], tokens[name])
+    sender = RecordingSender()
+    dispatcher = Dispatcher(app.state.sessionmaker, sender)
+    await drain(dispatcher)  # what came before: the reports' own events
+    sender.sent.clear()
+    path = f"/v1/incident-clusters/{cluster_id}/transitions"
+    no_reason = await client.post(
+        path, headers=people["owner"].headers, json={"status": "rejected"}
+    )
+    assert no_reason.status_code == 422
+    done = await client.post(path, headers=people["owner"].headers, json={"status": "verified"})
+    assert done.status_code == 200, done.text
+    body = done.json()
+    assert sorted(body["changed"]) == sorted(reports)
+    assert body["skipped"] == []
+    assert body["statuses"]["verified"] == 3
+    assert all(m["status"] == "verified" for m in body["members"])
+    again = await client.post(path, headers=people["owner"].headers, json={"status": "verified"})
+    assert again.status_code == 409
+    verified = await outbox_events(app, "incident.verified")
+    assert len(verified) == 1
+    assert verified[0]["cluster_id"] == cluster_id
+    assert sorted(verified[0]["incident_ids"]) == sorted(reports)
+    await drain(dispatcher)
+    kinds = Counter((m.token.split("-")[1], m.content["data"]["type"]) for m in sender.sent)
+    for name in ("ann", "bob", "cat", "member"):
+        assert kinds[(name, "incident.verified")] == 1, kinds  # once, not once a report
+    for name in ("ann", "bob", "cat"):  # each reporter hears of their own report
+        assert kinds[(name, "incident.status_changed")] == 1, kinds
+    assert kinds[("member", "incident.status_changed")] == 0
+    titles = {
+        m.content["title"] for m in sender.sent if m.content["data"]["type"] == "incident.verified"
+    }
+    assert titles == {"3 reports near you were verified"}
+    for m in sender.sent:  # nothing that ties the reports together for their readers
+        if m.content["data"]["type"] == "incident.verified":
+            assert set(m.content["data"]) == {"incident_id", "type", "event_id"}
+    history = await client.get(
+        f"/v1/incidents/{reports[1]}/history", headers=people["owner"].headers
+    )
+    assert [h["to_status"] for h in history.json()] == ["verified"]
+
+
+async def test_members_the_caller_does_not_moderate_are_skipped(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    owner, resident = await new_account(client), await new_account(client)
+    group = await new_group(client, owner, join_policy="open")
+    await join(client, resident, group["id"])
+    early = await filed(client, resident, moved(0))  # before the group's verification
+    await verify(app, client, group["id"])
+    later = [await filed(client, resident, moved(east)) for east in (50, 100)]
+    cluster = (await client.get(f"/v1/incidents/{later[0]}", headers=owner.headers)).json()
+    assert cluster["cluster"]["size"] == 3
+    early_read = await client.get(f"/v1/incidents/{early}", headers=owner.headers)
+    assert early_read.json()["cluster"] is None  # not theirs to moderate: not shown
+    done = await client.post(
+        f"/v1/incident-clusters/{cluster['cluster']['id']}/transitions",
+        headers=owner.headers,
+        json={"status": "rejected", "note": "Fireworks, not a break-in"},
+    )
+    assert done.status_code == 200, done.text
+    assert sorted(done.json()["changed"]) == sorted(later)
+    assert done.json()["skipped"] == [early]
+    statuses = {m["id"]: m["status"] for m in done.json()["members"]}
+    assert statuses == {early: "submitted", later[0]: "rejected", later[1]: "rejected"}
+    assert await outbox_events(app, "incident.verified") == []
