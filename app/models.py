@@ -1,10 +1,10 @@
 """Every domain's tables, imported in one place for Alembic and the tests."""
 
-from app.alerts.models import Ack, Alert, Place, Preferences
+from app.alerts.models import Ack, AckAction, Alert, Place, Preferences
 from app.auth.models import ApiClient, RefreshToken, User
 from app.db import TableModel
 from app.devices.models import Device
-from app.evidence.models import PoliceCrime
+from app.evidence.models import PoliceCrime, PreventionAction
 from app.geo.models import GeoEntry
 from app.groups.models import (
     Group,
@@ -23,6 +23,7 @@ from app.realtime.models import LoggedEvent
 
 __all__ = [
     "Ack",
+    "AckAction",
     "Alert",
     "ApiClient",
     "Delivery",
@@ -41,6 +42,7 @@ __all__ = [
     "Place",
     "PoliceCrime",
     "Preferences",
+    "PreventionAction",
     "RefreshToken",
     "StatusChange",
     "TableModel",

@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     incident_updates_per_user_per_hour: int = Field(default=60, ge=1)
     # Exports a user (or an admin) builds a day: each reads all of an account, photos too.
     exports_per_user_per_day: int = Field(default=10, ge=1)
+    # Changes an admin or agency officer makes to the prevention library a day (adding,
+    # changing, deleting actions), and the actions a category may hold besides ours, so
+    # that the list a resident picks from stays short enough to read.
+    prevention_edits_per_user_per_day: int = Field(default=100, ge=1)
+    max_prevention_actions_per_category: int = Field(default=30, ge=1)
     # Join requests a user sends to one group a day: each notifies its coordinators.
     join_requests_per_group_per_day: int = Field(default=5, ge=1)
     # API clients (client credentials): tokens one client may be issued an hour (a
