@@ -1,10 +1,10 @@
 """Every domain's tables, imported in one place for Alembic and the tests."""
 
-from app.alerts.models import Ack, Alert, Place, Preferences
+from app.alerts.models import Ack, AckAction, Alert, Place, Preferences
 from app.auth.models import ApiClient, RefreshToken, User
 from app.db import TableModel
 from app.devices.models import Device
-from app.evidence.models import EvidenceCheck, PoliceCrime
+from app.evidence.models import EvidenceCheck, PoliceCrime, PreventionAction
 from app.geo.models import GeoEntry
 from app.groups.models import (
     Group,
@@ -37,6 +37,7 @@ from app.webhooks.models import (
 
 __all__ = [
     "Ack",
+    "AckAction",
     "Alert",
     "ApiClient",
     "CapAlertKey",
@@ -62,6 +63,7 @@ __all__ = [
     "Place",
     "PoliceCrime",
     "Preferences",
+    "PreventionAction",
     "RefreshToken",
     "StatusChange",
     "TableModel",

@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     # Area statistics (GET /v1/areas/stats) a user asks for an hour: each answer is a
     # count over an area of their choosing, so many of them could be differenced.
     area_stats_per_user_per_hour: int = Field(default=60, ge=1)
+    # Changes an admin or agency officer makes to the prevention library a day (adding,
+    # changing, deleting actions), and the actions a category may hold besides ours, so
+    # that the list a resident picks from stays short enough to read.
+    prevention_edits_per_user_per_day: int = Field(default=100, ge=1)
+    max_prevention_actions_per_category: int = Field(default=30, ge=1)
     # Join requests a user sends to one group a day: each notifies its coordinators.
     join_requests_per_group_per_day: int = Field(default=5, ge=1)
     # API clients (client credentials): tokens one client may be issued an hour (a

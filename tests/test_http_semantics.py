@@ -142,6 +142,18 @@ async def test_every_204_has_no_content_type(app: FastAPI, client: httpx.AsyncCl
         f"/v1/webhooks/{subscribed.json()['id']}",
         headers=hook_headers,
     )
+    action = await client.post(
+        "/v1/prevention-actions",
+        headers=admin.headers,
+        json={"category": "theft", "text": "Photograph your bike's frame number"},
+    )
+    assert action.status_code == 201, action.text
+    await expect_204(
+        "delete_prevention_action",
+        "DELETE",
+        f"/v1/prevention-actions/{action.json()['id']}",
+        headers=admin.headers,
+    )
     leaver = await new_account(client)  # not the admin: the last admin is never erased
     await expect_204(
         "erase_me", "DELETE", "/v1/me", headers=leaver.headers, json={"password": PASSWORD}

@@ -135,6 +135,23 @@ class Ack(TableModel, table=True):
     created_at: datetime = created_now()
 
 
+class AckAction(TableModel, table=True):
+    """One action a resident said they took, with their `acted` ack: which of the alert's
+    actions (`key`: its library id, or its text for a free-text one, so that it is the
+    same action in every version of the chain). Anonymous with its ack on erasure."""
+
+    __tablename__ = "alert_ack_actions"
+    __table_args__ = (UniqueConstraint("ack_id", "key"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    ack_id: uuid.UUID = Field(foreign_key="alert_acks.id", ondelete="CASCADE")
+    chain_id: uuid.UUID = Field(index=True)
+    key: str = Field(max_length=210)
+    action_id: uuid.UUID | None = None
+    text: str = Field(max_length=200)
+    created_at: datetime = created_now()
+
+
 class AlertReceipt(TableModel, table=True):
     """Why one resident got one version of an alert, as decided when it was sent out: the
     `why` of `GET /v1/alerts/{id}`. Theirs alone; kept as long as the delivery log."""

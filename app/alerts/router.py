@@ -7,8 +7,8 @@ from fastapi import Depends, Request, Response, status
 from sqlalchemy import select
 from sqlmodel import col
 
+from app.alerts import acks, service
 from app.alerts import places as places_service
-from app.alerts import service
 from app.alerts.cap import CAP_MEDIA_TYPE, atom_feed, cap_document
 from app.alerts.client_reads import list_alerts_for_client, list_issued_by_client
 from app.alerts.deps import AlertFromPath, ReadableAlert, WritableAlert
@@ -281,11 +281,16 @@ async def ack_alert(
     session: SessionDep,
     response: Response,
 ) -> AckRead:
-    """Acknowledge an alert: seen, acted or dismissed (each once per person)."""
-    ack, created = await service.ack_alert(session, user, alert, data.kind)
+    """Acknowledge an alert: seen, acted or dismissed (each once per person). With
+    `acted`, `actions` may name which of the alert's actions the caller took, by library
+    id or by position; acting again adds to them (200). An action the alert does not
+    have → 422 naming `actions.N.action_id` or `actions.N.index`."""
+    ack, created, actions = await acks.ack_alert(session, user, alert, data.kind, data.actions)
     if not created:
         response.status_code = status.HTTP_200_OK
-    return AckRead(alert_id=ack.alert_id, kind=data.kind, created_at=ack.created_at)
+    return AckRead(
+        alert_id=ack.alert_id, kind=data.kind, actions=actions, created_at=ack.created_at
+    )
 
 
 @router.get("/alerts/{alert_id}/stats", response_model=AlertStats, responses=problem_responses(403))
@@ -293,8 +298,9 @@ async def read_alert_stats(
     alert: AlertFromPath, user: CurrentUser, session: SessionDep, request: Request
 ) -> AlertStats:
     """Reach and response, for the issuer: counts only, never who, rounded to two
-    significant figures and "<10" under ten; `median_ack_s` is null under ten acks."""
-    return await service.alert_stats(session, user, alert, request.app.state.push_counts)
+    significant figures and "<10" under ten; `median_ack_s` is null under ten acks.
+    `actions`: per action of this version, how many said they took it (rounded too)."""
+    return await acks.alert_stats(session, user, alert, request.app.state.push_counts)
 
 
 def _public(alert: Alert | None) -> bool:

@@ -100,13 +100,48 @@ class PreferencesRead(ResponseModel):
 
 
 class Action(BaseModel):
-    """A concrete thing residents can do: lock sheds, check on a neighbour…"""
+    """A concrete thing residents can do: lock sheds, check on a neighbour… Either one
+    from the prevention library, by its id (`GET /v1/prevention-actions`), whose text
+    and link the alert copies when issued; or free text with an optional link."""
 
     # Also part of a request body, which refuses unknown fields.
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"action_id": "dc9faf78-5f47-5b73-82b7-7716a121cbe8"},
+                {"text": "Report sightings", "url": "https://www.police.uk/"},
+            ]
+        },
+    )
 
-    text: Annotated[Name, Field(max_length=200)]
-    url: AnyHttpUrl | None = None
+    action_id: uuid.UUID | None = Field(
+        default=None, description="A prevention library action's id; then no text nor url"
+    )
+    text: Annotated[Name, Field(max_length=200)] | None = Field(
+        default=None, description="Free text, when no action_id is given"
+    )
+    url: AnyHttpUrl | None = Field(default=None, description="With free text only")
+
+    @model_validator(mode="after")
+    def _library_or_text(self) -> Action:
+        if self.action_id is not None:
+            if self.text is not None or self.url is not None:
+                raise ValueError("give either action_id or text (and url), not both")
+        elif self.text is None:
+            raise ValueError("give action_id (from the prevention library) or text")
+        return self
+
+
+Actions = Annotated[list[Action], Field(max_length=10)]
+
+
+class ActionRead(BaseModel):
+    action_id: uuid.UUID | None = Field(
+        description="The prevention library action it was taken from; null for free text"
+    )
+    text: str
+    url: str | None
 
 
 class AlertCreate(RequestModel):
@@ -119,7 +154,7 @@ class AlertCreate(RequestModel):
     area: Area | None = Field(default=None, description="Defaults to the group's area")
     group_id: uuid.UUID | None = None
     expires_at: Annotated[Instant, Field(description=EXPIRY)]
-    actions: Annotated[list[Action], Field(max_length=10)] = []
+    actions: Actions = []
     status: AlertStatus = AlertStatus.actual
 
     @model_validator(mode="after")
@@ -140,7 +175,7 @@ class AlertUpdate(RequestModel):
     certainty: NotNull[Certainty] = None
     area: NotNull[Area] = None
     expires_at: NotNull[Annotated[Instant, Field(description=EXPIRY)]] = None
-    actions: NotNull[Annotated[list[Action], Field(max_length=10)]] = None
+    actions: NotNull[Actions] = None
 
 
 class AlertCancel(RequestModel):
@@ -171,7 +206,7 @@ class AlertRead(ResponseModel):
     exercise: bool = Field(description="True for an exercise: say so wherever it is shown")
     area: Area
     group_id: uuid.UUID | None
-    actions: list[Action]
+    actions: list[ActionRead]
     issued_at: datetime
     expires_at: datetime
     issuer: Issuer
@@ -217,13 +252,44 @@ class AlertDetail(AlertRead):
     )
 
 
+class TakenAction(BaseModel):
+    """One of the alert's actions: by its library id, or by its place in `actions`."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"action_id": "dc9faf78-5f47-5b73-82b7-7716a121cbe8"}, {"index": 1}]
+        },
+    )
+
+    action_id: uuid.UUID | None = Field(
+        default=None, description="The id of one of the alert's library actions"
+    )
+    index: Annotated[int, Field(ge=0, lt=10)] | None = Field(
+        default=None, description="Its position in the alert's `actions`, from 0"
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> TakenAction:
+        if (self.action_id is None) == (self.index is None):
+            raise ValueError("give either action_id or index")
+        return self
+
+
 class AckBody(RequestModel):
     kind: AckKind
+    actions: Annotated[list[TakenAction], Field(max_length=10)] = Field(
+        default=[],
+        description="With `acted`: which of the alert's actions the caller took (422 with "
+        "any other kind, or naming an action the alert does not have). Acting again adds "
+        "to them.",
+    )
 
 
 class AckRead(ResponseModel):
     alert_id: uuid.UUID
     kind: AckKind
+    actions: list[ActionRead] = Field(description="The actions the caller said they took")
     created_at: datetime
 
 
@@ -247,6 +313,13 @@ class AckCounts(BaseModel):
     dismissed: ReachCount
 
 
+class ActionCount(BaseModel):
+    index: int = Field(description="Its position in this version's `actions`")
+    action_id: uuid.UUID | None
+    text: str
+    acted: ReachCount = Field(description="How many said they took it, in any version")
+
+
 class AlertStats(BaseModel):
     """Reach figures of an alert's whole chain, for its issuer: counts only, never who."""
 
@@ -254,6 +327,10 @@ class AlertStats(BaseModel):
     push: PushCounts
     realtime_delivered: ReachCount
     acks: AckCounts
+    actions: list[ActionCount] = Field(
+        description="Per action of this version, how many residents acting on the alert "
+        "said they took it, rounded as the other figures are"
+    )
     median_ack_s: float | None = Field(
         description="Median seconds from issue to each recipient's first acknowledgement; "
         "null until at least 10 recipients have acknowledged (with fewer it would time "

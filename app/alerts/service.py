@@ -7,35 +7,29 @@ versions that reference the one they replace.
 
 from __future__ import annotations
 
-import statistics
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Select, func, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app import outbox
 from app.alerts import client_writes
 from app.alerts import places as places_service
-from app.alerts.models import Ack, AckKind, Alert, AlertStatus, MsgType
-from app.alerts.recipients import resolve_chain_recipients
+from app.alerts.models import Alert, AlertStatus, MsgType
 from app.alerts.schemas import (
     MAX_LIFETIME,
-    AckCounts,
     Action,
     AlertCreate,
     AlertRead,
-    AlertStats,
     AlertUpdate,
-    PushCounts,
     ReachCount,
 )
 from app.auth.models import ApiClient, Role, User
 from app.db import utcnow
+from app.evidence import library as evidence_library
 from app.geo.index import index_for
 from app.geo.schemas import MAX_RADIUS_M, MIN_RADIUS_M
 from app.geo.shapes import Shape, contains, from_geojson, intersects
@@ -93,7 +87,10 @@ def to_read(alert: Alert) -> AlertRead:
             "exercise": alert.status == AlertStatus.exercise,
             "area": alert.area,
             "group_id": alert.group_id,
-            "actions": alert.actions,
+            "actions": [
+                {"action_id": a.get("action_id"), "text": a["text"], "url": a.get("url")}
+                for a in alert.actions
+            ],
             "issued_at": alert.issued_at,
             "expires_at": alert.expires_at,
             "issuer": {
@@ -107,6 +104,27 @@ def to_read(alert: Alert) -> AlertRead:
             "active": is_active(alert),
         }
     )
+
+
+async def resolve_actions(session: AsyncSession, actions: list[Action]) -> list[dict[str, Any]]:
+    """The actions as the alert keeps them: a library action's text and link copied (an
+    edit to the library later never rewrites what an alert said), free text as given."""
+    wanted = [a.action_id for a in actions if a.action_id is not None]
+    library = await evidence_library.actions_by_id(session, wanted) if wanted else {}
+    kept: list[dict[str, Any]] = []
+    for i, action in enumerate(actions):
+        if action.action_id is None:
+            kept.append(action.model_dump(mode="json", exclude={"action_id"}, exclude_none=True))
+            continue
+        found = library.get(action.action_id)
+        if found is None:
+            raise invalid(
+                f"actions.{i}.action_id",
+                "is not an action of the prevention library (GET /v1/prevention-actions)",
+                code="unknown_action",
+            )
+        kept.append({"action_id": str(found.id), "text": found.text, "url": found.url})
+    return kept
 
 
 def _check_expiry(expires_at: datetime) -> None:
@@ -218,7 +236,7 @@ async def issue_alert(
         certainty=data.certainty.value,
         status=data.status.value,
         area=area,
-        actions=[a.model_dump(mode="json") for a in data.actions],
+        actions=await resolve_actions(session, data.actions),
         group_id=data.group_id,
         issuer_kind=kind,
         **_issuer_of(user, issuer_name),
@@ -243,13 +261,13 @@ async def chain(session: AsyncSession, alert: Alert) -> list[Alert]:
     return list(rows.scalars().all())
 
 
-def _may_manage(user: User | ApiClient, alert: Alert, moderator: bool) -> bool:
+def may_manage(user: User | ApiClient, alert: Alert, moderator: bool) -> bool:
     if isinstance(user, ApiClient):
         return alert.issued_by_client_id == user.id
     return user.role == Role.admin or alert.issuer_id == user.id or moderator
 
 
-async def _is_group_moderator(
+async def is_group_moderator(
     session: AsyncSession, user: User | ApiClient, group_id: uuid.UUID | None
 ) -> bool:
     if group_id is None or isinstance(user, ApiClient):
@@ -266,7 +284,7 @@ async def _new_version(
     changes: dict[str, Any],
     shape: Shape | None,
 ) -> Alert:
-    if not _may_manage(user, alert, await _is_group_moderator(session, user, alert.group_id)):
+    if not may_manage(user, alert, await is_group_moderator(session, user, alert.group_id)):
         raise forbidden("Only the issuer, the group's coordinators or an admin may do this.")
     if not is_active(alert):
         raise conflict(
@@ -335,6 +353,8 @@ async def update_alert(
         if value is None:
             raise invalid(field, "cannot be null")
         changes[field] = value
+    if data.actions is not None:
+        changes["actions"] = await resolve_actions(session, data.actions)
     shape = None
     if data.area is not None:
         shape = checked_area("area", data.area, area_limits(settings))
@@ -400,7 +420,7 @@ async def load_alert(session: AsyncSession, user: User, alert_id: uuid.UUID) -> 
         raise not_found("alert")
     if alert.group_id is None:
         return alert
-    if await _is_group_moderator(session, user, alert.group_id):
+    if await is_group_moderator(session, user, alert.group_id):
         return alert
     if alert.group_id in await _active_group_ids(session, user):
         shape = from_geojson(alert.area)
@@ -463,38 +483,6 @@ async def page_of_alerts(
     return page_of(rows, limit, lambda a: (a.issued_at, a.id), to_read)
 
 
-async def ack_alert(
-    session: AsyncSession, user: User, alert: Alert, kind: AckKind
-) -> tuple[Ack, bool]:
-    """Record an acknowledgement; one of each kind per user and alert, idempotently."""
-    existing = (
-        await session.execute(
-            select(Ack).where(
-                col(Ack.chain_id) == alert.chain_id,
-                col(Ack.user_id) == user.id,
-                col(Ack.kind) == kind.value,
-            )
-        )
-    ).scalar_one_or_none()
-    if existing is not None:
-        return existing, False
-    ack = Ack(chain_id=alert.chain_id, alert_id=alert.id, user_id=user.id, kind=kind.value)
-    try:
-        async with session.begin_nested():
-            session.add(ack)
-    except IntegrityError:  # the same ack sent twice at once
-        return (
-            await session.execute(
-                select(Ack).where(
-                    col(Ack.chain_id) == alert.chain_id,
-                    col(Ack.user_id) == user.id,
-                    col(Ack.kind) == kind.value,
-                )
-            )
-        ).scalar_one(), False
-    return ack, True
-
-
 # Reach figures under this are shown as "<10" (statistical disclosure control).
 DISCLOSURE_FLOOR = 10
 
@@ -514,61 +502,6 @@ def reach(count: int) -> ReachCount:
     return ReachCount(disclosed(count))
 
 
-# How a channel counts an alert chain's deliveries by state: the push channel's is
-# handed in (app.main), as no domain imports a channel.
-PushCounter = Callable[[AsyncSession, uuid.UUID], Awaitable[Mapping[str, int]]]
-
-
-async def no_pushes(_session: AsyncSession, _chain_id: uuid.UUID) -> Mapping[str, int]:
-    return {}
-
-
-async def alert_stats(
-    session: AsyncSession, user: User, alert: Alert, push_counts: PushCounter = no_pushes
-) -> AlertStats:
-    """Counts only, never who was in the area or who acknowledged; and rounded (see
-    `disclosed`), so that they cannot tell whether anyone watches a spot either."""
-    if not _may_manage(user, alert, await _is_group_moderator(session, user, alert.group_id)):
-        raise forbidden("Only the issuer, the group's coordinators or an admin see statistics.")
-    versions = await chain(session, alert)
-    recipients = await resolve_chain_recipients(session, versions)
-    counts = dict(
-        (
-            await session.execute(
-                select(col(Ack.kind), func.count())
-                .where(col(Ack.chain_id) == alert.chain_id)
-                .group_by(col(Ack.kind))
-            )
-        ).all()
-    )
-    first_ack = await session.execute(
-        select(func.min(col(Ack.created_at)))
-        .where(col(Ack.chain_id) == alert.chain_id)
-        # An erased resident's acks have no user: each counts as someone's first.
-        .group_by(func.coalesce(col(Ack.user_id), col(Ack.id)))
-    )
-    issued = versions[0].issued_at
-    delays = [(t - issued).total_seconds() for t in first_ack.scalars() if t is not None]
-    pushes = await push_counts(session, alert.chain_id)
-    return AlertStats(
-        recipients=reach(len(recipients)),
-        push=PushCounts(
-            sent=reach(pushes.get("sent", 0)),
-            failed=reach(pushes.get("failed", 0)),
-            pending=reach(pushes.get("pending", 0)),
-        ),
-        # WebSocket deliveries come with the realtime issue.
-        realtime_delivered=reach(0),
-        acks=AckCounts(**{k.value: reach(counts.get(k.value, 0)) for k in AckKind}),
-        # With few acks the median would time one person's answer.
-        median_ack_s=(
-            round(statistics.median(delays), 3) if len(delays) >= DISCLOSURE_FLOOR else None
-        ),
-    )
-
-
 def actions_text(actions: list[dict[str, Any]]) -> str:
-    return "\n".join(
-        f"- {a['text']}" + (f" ({a['url']})" if a.get("url") else "")
-        for a in (Action.model_validate(x).model_dump(mode="json") for x in actions)
-    )
+    """The alert's actions as CAP's `instruction`, a line each (`- text (url)`)."""
+    return "\n".join(f"- {a['text']}" + (f" ({a['url']})" if a.get("url") else "") for a in actions)

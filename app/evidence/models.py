@@ -6,7 +6,7 @@ from datetime import date, datetime
 from sqlalchemy import Date, Index
 from sqlmodel import Field
 
-from app.db import JSONDoc, TableModel, UTCDateTime, created_now, new_id
+from app.db import JSONDoc, TableModel, UTCDateTime, created_now, new_id, updated_now
 
 
 class PoliceCrime(TableModel, table=True):
@@ -40,3 +40,25 @@ class EvidenceCheck(TableModel, table=True):
     period_last: date = Field(sa_type=Date)  # the last month of the period checked
     # "source:category" of each rise told for that period
     notified: list[str] = Field(default_factory=list, sa_type=JSONDoc)
+
+
+class PreventionAction(TableModel, table=True):
+    """One action of the prevention library: ours (`built_in`, seeded with fixed ids by
+    migration 0022 from app.evidence.prevention) or added by an admin or agency officer.
+    Alerts copy an action's text and link when issued, so that editing or deleting one
+    here never rewrites what an alert said."""
+
+    __tablename__ = "prevention_actions"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    # `<category>.<slug>` for the built-in ones; none for those added since.
+    key: str | None = Field(default=None, max_length=80, unique=True)
+    category: str = Field(max_length=32, index=True)
+    text: str = Field(max_length=200)
+    url: str | None = Field(default=None, max_length=500)
+    built_in: bool = False
+    created_by: uuid.UUID | None = Field(
+        default=None, foreign_key="users.id", ondelete="SET NULL", index=True
+    )
+    created_at: datetime = created_now()
+    updated_at: datetime = updated_now()

@@ -115,30 +115,45 @@ def _point(lon: Any, lat: Any) -> tuple[float, float] | None:
 
 
 def read_csv(stream: IO[str], skipped: Skipped) -> Iterator[PoliceCrime]:
-    reader = csv.DictReader(stream)
-    missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+    # csv.reader and the columns by position: a DictReader builds a dict per row, a
+    # fifth of the import's time for a large file.
+    reader = csv.reader(stream)
+    header = next(reader, None) or []
+    missing = [c for c in CSV_COLUMNS if c not in header]
     if missing:
         raise ValueError(f"not a police.uk street-level CSV: no column {', '.join(missing)}")
+    width = len(header)
+    at = {name: i for i, name in reversed(list(enumerate(header)))}  # the first of a name
+    month_at, lon_at, lat_at, type_at = (at[c] for c in CSV_COLUMNS)
+    # Columns the import can do without: a row of "" stands in for one the file lacks.
+    force_at, crime_at, outcome_at = (
+        at.get(c, width) for c in ("Falls within", "Crime ID", "Last outcome category")
+    )
     for row in reader:
+        if not row:  # a blank line, as DictReader skips them
+            continue
+        if len(row) != width:  # short or long: to the header's width
+            row = (row + [""] * width)[:width]
+        row.append("")  # what an absent optional column reads
         try:
-            point = _point(row.get("Longitude"), row.get("Latitude"))
+            point = _point(row[lon_at], row[lat_at])
             if point is None:
                 skipped.add("no coordinates")
                 continue
-            month = _month(row["Month"] or "")
+            month = _month(row[month_at])
         except (ValueError, TypeError, AttributeError):
             skipped.add("malformed row")
             continue
-        crime_type = (row.get("Crime type") or "").strip()
+        crime_type = row[type_at].strip()
         yield PoliceCrime(
             month,
             point[0],
             point[1],
             category_of(crime_type),
             crime_type,
-            (row.get("Falls within") or "").strip() or None,
-            (row.get("Crime ID") or "").strip() or None,
-            (row.get("Last outcome category") or "").strip() or None,
+            row[force_at].strip() or None,
+            row[crime_at].strip() or None,
+            row[outcome_at].strip() or None,
         )
 
 

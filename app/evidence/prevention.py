@@ -8,17 +8,25 @@ beside these (a table); the built-in ones live in code, reviewed like code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 
 from app.categories import Category
 
+# Fixed for ever: the built-in actions' ids are derived from it.
+NAMESPACE = uuid.UUID("6f1c3a52-6d0e-4b8e-9a57-2f4b0c9d8e11")
+
 
 @dataclass(frozen=True)
-class PreventionAction:
-    id: str  # stable: `<category>.<slug>`
+class BuiltInAction:
+    key: str  # stable: `<category>.<slug>`
     category: Category
     text: str
     url: str | None = None
+    id: uuid.UUID = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "id", uuid.uuid5(NAMESPACE, self.key))
 
 
 _POLICE_UK = "https://www.police.uk/pu/advice-crime-prevention/"
@@ -83,13 +91,9 @@ _LIBRARY: dict[Category, list[tuple[str, str, str | None]]] = {
     ],
 }
 
-BUILT_IN: tuple[PreventionAction, ...] = tuple(
-    PreventionAction(f"{category.value}.{slug}", category, text, url)
+BUILT_IN: tuple[BuiltInAction, ...] = tuple(
+    BuiltInAction(f"{category.value}.{slug}", category, text, url)
     for category, actions in _LIBRARY.items()
     for slug, text, url in actions
 )
-BY_ID: dict[str, PreventionAction] = {a.id: a for a in BUILT_IN}
-
-
-def for_category(category: Category | None) -> list[PreventionAction]:
-    return [a for a in BUILT_IN if category is None or a.category == category]
+BY_KEY: dict[str, BuiltInAction] = {a.key: a for a in BUILT_IN}

@@ -41,11 +41,10 @@ K = TypeVar("K")
 BOXES_PER_ENTRY = 4
 
 _COLUMNS = "e.object_id, e.kind, e.lon, e.lat, e.radius_m, e.geojson"
-_INSERT_ENTRY = text(
-    "INSERT INTO geo_entries (collection, object_id, kind, lon, lat, radius_m, geojson, owner_id)"
-    " VALUES (:collection, :object_id, :kind, :lon, :lat, :radius_m, :geojson, :owner_id)"
-)
-_INSERT_ENTRY_RETURNING = text(_INSERT_ENTRY.text + " RETURNING id")
+# An entry's values as the adapters insert them, in this order (driver-level values: a
+# UUID as the backend stores it, GeoJSON as JSON text).
+ENTRY_COLUMNS = ("collection", "object_id", "kind", "lon", "lat", "radius_m", "geojson", "owner_id")
+Entry = tuple[tuple[Any, ...], list[Box]]
 
 
 @dataclass(frozen=True)
@@ -74,26 +73,22 @@ def _stored(rows: Iterable[Any]) -> list[Stored]:
     return out
 
 
-def _entry_values(collection: str, object_id: uuid.UUID, shape: Shape) -> dict[str, Any]:
+def _entry(
+    collection: str, key: Callable[[uuid.UUID], Any], object_id: uuid.UUID, shape: Shape, owner: Any
+) -> Entry:
     if isinstance(shape, Circle):
-        return {
-            "collection": collection,
-            "object_id": object_id,
-            "kind": "circle",
-            "lon": shape.lon,
-            "lat": shape.lat,
-            "radius_m": shape.radius_m,
-            "geojson": None,
-        }
-    return {
-        "collection": collection,
-        "object_id": object_id,
-        "kind": "polygon",
-        "lon": shape.anchor[0],
-        "lat": shape.anchor[1],
-        "radius_m": None,
-        "geojson": shape.to_geojson(),
-    }
+        values = (collection, key(object_id), "circle", shape.lon, shape.lat, shape.radius_m)
+        return (*values, None, owner), shape.boxes()
+    lon, lat = shape.anchor
+    geojson = json.dumps(shape.to_geojson())
+    return (collection, key(object_id), "polygon", lon, lat, None, geojson, owner), shape.boxes()
+
+
+def _uuid_binder(session: AsyncSession) -> Callable[[uuid.UUID], Any]:
+    """How a UUID goes to the driver: what the Uuid type stores (see `raw_uuid`)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return lambda value: value.hex
+    return lambda value: value
 
 
 class GeoIndex(ABC):
@@ -119,10 +114,8 @@ class GeoIndex(ABC):
         return _stored(result.all())
 
     @abstractmethod
-    async def _insert(
-        self, session: AsyncSession, collection: str, rows: list[tuple[dict[str, Any], list[Box]]]
-    ) -> None:
-        """Insert entries (column values) and their boxes into the index."""
+    async def _insert(self, session: AsyncSession, entries: list[Entry]) -> None:
+        """Insert entries (ENTRY_COLUMNS values) and their boxes into the index."""
 
     @abstractmethod
     async def _delete_boxes(self, session: AsyncSession, entry_ids: list[int]) -> None: ...
@@ -149,22 +142,21 @@ class GeoIndex(ABC):
         replace: bool = True,
         owners: Sequence[uuid.UUID | None] | None = None,
     ) -> None:
-        """Store many shapes in a few statements; `replace=False` when all are new."""
+        """Store many shapes in a few statements; `replace=False` when all are new.
+
+        Bulk imports (police.uk's crimes, hundreds of thousands) come this way: the rows go
+        to the driver as tuples, without SQLAlchemy's per-row parameter processing."""
         if not items:
             return
         if replace:
-            for object_id, _ in items:
-                await self.remove(session, collection, object_id)
-        rows = []
-        for i, (object_id, shape) in enumerate(items):
-            values = _entry_values(collection, object_id, shape)
-            values["object_id"] = raw_uuid(session, object_id)
-            owner = owners[i] if owners else None
-            values["owner_id"] = raw_uuid(session, owner) if owner else None
-            if values["geojson"] is not None:
-                values["geojson"] = json.dumps(values["geojson"])
-            rows.append((values, shape.boxes()))
-        await self._insert(session, collection, rows)
+            await self.remove_many(session, collection, [object_id for object_id, _ in items])
+        key = _uuid_binder(session)
+        owned = [None if o is None else key(o) for o in owners] if owners else [None] * len(items)
+        entries = [
+            _entry(collection, key, object_id, shape, owner)
+            for (object_id, shape), owner in zip(items, owned, strict=True)
+        ]
+        await self._insert(session, entries)
 
     async def remove(self, session: AsyncSession, collection: str, object_id: uuid.UUID) -> None:
         await self.remove_many(session, collection, [object_id])
@@ -288,36 +280,32 @@ class SQLiteRTreeIndex(GeoIndex):
         source = f"({' UNION '.join(selects)}) AS c CROSS JOIN geo_entries e"
         return source, "e.id = c.entry_id", params
 
-    async def _insert(
-        self, session: AsyncSession, collection: str, rows: list[tuple[dict[str, Any], list[Box]]]
-    ) -> None:
-        # R*Tree ids derive from the entries' rowids, so those are read back first.
-        keys = [values["object_id"] for values, _ in rows]
-        ids: dict[str, int] = {}
-        if len(rows) == 1:  # the usual case (a report, a place): in the same statement
-            inserted = await session.execute(_INSERT_ENTRY_RETURNING, rows[0][0])
-            ids[str(keys[0])] = inserted.scalar_one()
-        else:
-            await session.execute(_INSERT_ENTRY, [values for values, _ in rows])
-            for start in range(0, len(keys), 500):
-                result = await session.execute(
-                    text(
-                        "SELECT object_id, id FROM geo_entries WHERE collection = :c"
-                        " AND object_id IN :keys"
-                    ).bindparams(bindparam("keys", expanding=True)),
-                    {"c": collection, "keys": keys[start : start + 500]},
-                )
-                ids.update({str(k): v for k, v in result.all()})
-        await session.execute(
-            text(
-                "INSERT INTO geo_rtree (id, min_lon, max_lon, min_lat, max_lat)"
-                " VALUES (:id, :w, :e, :s, :n)"
-            ),
-            [
-                {"id": ids[str(key)] * BOXES_PER_ENTRY + i, "w": w, "e": e, "s": s, "n": n}
-                for key, (_, boxes) in zip(keys, rows, strict=True)
-                for i, (w, s, e, n) in enumerate(boxes)
-            ],
+    async def _insert(self, session: AsyncSession, entries: list[Entry]) -> None:
+        # R*Tree ids derive from the entries' rowids, so the rowids are chosen here rather
+        # than read back: every writing transaction holds SQLite's write lock from its
+        # BEGIN IMMEDIATE (app.db), so nobody else can take the ones after the largest.
+        connection = await session.connection()
+        first: int = (
+            await connection.exec_driver_sql("SELECT coalesce(max(id), 0) + 1 FROM geo_entries")
+        ).scalar_one()
+        await connection.exec_driver_sql(
+            f"INSERT INTO geo_entries (id, {', '.join(ENTRY_COLUMNS)})"
+            f" VALUES (?, {', '.join('?' * len(ENTRY_COLUMNS))})",
+            [(first + n, *values) for n, (values, _) in enumerate(entries)],
+        )
+        boxes = [
+            ((first + n) * BOXES_PER_ENTRY + i, w, e, s, north)
+            for n, (_, shape_boxes) in enumerate(entries)
+            for i, (w, s, e, north) in enumerate(shape_boxes)
+        ]
+        if len(boxes) > 1:
+            # Neighbours one after the other (strips of latitude, then longitude): the
+            # R*Tree then finds its way to pages it has just touched, about a sixth faster
+            # for a batch of points than in the order they came.
+            boxes.sort(key=lambda b: (round(b[3], 2), b[1]))
+        await connection.exec_driver_sql(
+            "INSERT INTO geo_rtree (id, min_lon, max_lon, min_lat, max_lat) VALUES (?, ?, ?, ?, ?)",
+            boxes,
         )
 
     async def _delete_boxes(self, session: AsyncSession, entry_ids: list[int]) -> None:
@@ -336,6 +324,19 @@ def boxes_wkt(boxes: list[Box]) -> str:
     return f"MULTIPOLYGON({polygons})"
 
 
+_PG_CHUNK = 10_000
+_PG_INSERT = (
+    "INSERT INTO geo_entries"
+    " (collection, object_id, kind, lon, lat, radius_m, geojson, owner_id, bbox)"
+    " SELECT $1, t.o, t.k, t.x, t.y, t.r, CAST(t.g AS jsonb), t.ow,"
+    " CASE WHEN t.wkt IS NULL THEN ST_Multi(ST_MakeEnvelope(t.w, t.s, t.e, t.n, 4326))"
+    " ELSE ST_GeomFromText(t.wkt, 4326) END"
+    " FROM unnest($2::uuid[], $3::text[], $4::float8[], $5::float8[], $6::float8[],"
+    " $7::text[], $8::uuid[], $9::float8[], $10::float8[], $11::float8[], $12::float8[],"
+    " $13::text[]) AS t(o, k, x, y, r, g, ow, w, s, e, n, wkt)"
+)
+
+
 class PostGISIndex(GeoIndex):
     name = "postgis-gist"
 
@@ -346,18 +347,20 @@ class PostGISIndex(GeoIndex):
             {"query_boxes": boxes_wkt(boxes)},
         )
 
-    async def _insert(
-        self, session: AsyncSession, collection: str, rows: list[tuple[dict[str, Any], list[Box]]]
-    ) -> None:
-        await session.execute(
-            text(
-                "INSERT INTO geo_entries"
-                " (collection, object_id, kind, lon, lat, radius_m, geojson, owner_id, bbox)"
-                " VALUES (:collection, :object_id, :kind, :lon, :lat, :radius_m,"
-                " CAST(:geojson AS jsonb), :owner_id, ST_GeomFromText(:wkt, 4326))"
-            ),
-            [{**values, "wkt": boxes_wkt(boxes)} for values, boxes in rows],
-        )
+    async def _insert(self, session: AsyncSession, entries: list[Entry]) -> None:
+        # One statement per chunk, the columns as arrays (asyncpg sends them binary):
+        # an executemany would bind and run the INSERT once per row. A shape of one box
+        # gets its envelope directly, one split at the antimeridian its WKT.
+        connection = await session.connection()
+        for start in range(0, len(entries), _PG_CHUNK):
+            chunk = entries[start : start + _PG_CHUNK]
+            columns: list[list[Any]] = [list(c) for c in zip(*(v for v, _ in chunk), strict=True)]
+            single = [boxes[0] if len(boxes) == 1 else (None,) * 4 for _, boxes in chunk]
+            wkt = [None if len(boxes) == 1 else boxes_wkt(boxes) for _, boxes in chunk]
+            envelopes = [list(c) for c in zip(*single, strict=True)]
+            await connection.exec_driver_sql(
+                _PG_INSERT, (columns[0][0], *columns[1:], *envelopes, wkt)
+            )
 
     async def _delete_boxes(self, session: AsyncSession, entry_ids: list[int]) -> None:
         return None  # the bbox column goes with its row
@@ -388,9 +391,7 @@ class ReferenceIndex(GeoIndex):
             self._frozen[collection] = rows
         return rows
 
-    async def _insert(
-        self, session: AsyncSession, collection: str, rows: list[tuple[dict[str, Any], list[Box]]]
-    ) -> None:
+    async def _insert(self, session: AsyncSession, entries: list[Entry]) -> None:
         raise NotImplementedError("the reference only reads what an adapter stored")
 
     async def _delete_boxes(self, session: AsyncSession, entry_ids: list[int]) -> None:

@@ -90,10 +90,14 @@ class Circle:
     radius_m: float = 0.0
 
     def boxes(self) -> list[Box]:
+        pad = _BOX_PAD_DEG
+        if self.radius_m == 0.0 and abs(self.lat) < 89.0 and abs(self.lon) < 179.0:
+            # A point (police.uk's crimes, by the hundred thousand): what the general
+            # case below works out for it, without the trigonometry.
+            return [(self.lon - pad, self.lat - pad, self.lon + pad, self.lat + pad)]
         dlat = math.degrees(self.radius_m / EARTH_RADIUS_M)
         south, north = self.lat - dlat, self.lat + dlat
         if north >= 90.0 or south <= -90.0:
-            pad = _BOX_PAD_DEG
             return [(-180.0, max(south - pad, -90.0), 180.0, min(north + pad, 90.0))]
         # The widest longitude reached by a spherical cap (exact, not an approximation).
         ratio = math.sin(self.radius_m / EARTH_RADIUS_M) / math.cos(math.radians(self.lat))

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app.alerts import acks as acks_service
 from app.alerts import service as alerts_service
 from app.alerts.models import Ack, Alert, AlertReceipt, Place, Preferences
 from app.auth.models import ApiClient, RefreshToken, User
@@ -44,6 +45,7 @@ from app.privacy.schemas import (
     ExportReport,
     ExportSession,
     ExportStatusChange,
+    ExportTakenAction,
     ExportUpdate,
     ExportVerificationRequest,
 )
@@ -85,6 +87,25 @@ async def _by_ids(
     for chunk in chunks(sorted(ids)):
         found += await _all(session, select(entity).where(column.in_(chunk)))
     return found
+
+
+async def _acks(session: AsyncSession, user: User) -> list[ExportAck]:
+    rows = await _all(
+        session, select(Ack).where(col(Ack.user_id) == user.id).order_by(col(Ack.created_at))
+    )
+    named = await acks_service.actions_of(session, [a.id for a in rows])
+    return [
+        ExportAck(
+            alert_id=a.alert_id,
+            chain_id=a.chain_id,
+            kind=a.kind,
+            actions=[
+                ExportTakenAction(action_id=t.action_id, text=t.text) for t in named.get(a.id, [])
+            ],
+            created_at=a.created_at,
+        )
+        for a in rows
+    ]
 
 
 async def _sessions(session: AsyncSession, user: User) -> list[ExportSession]:
@@ -253,9 +274,7 @@ async def build(session: AsyncSession, user: User) -> Export:
             )
             for m in await photos_of(session, user)
         ],
-        acknowledgements=await _owned(
-            session, ExportAck, Ack, col(Ack.user_id), user, col(Ack.created_at)
-        ),
+        acknowledgements=await _acks(session, user),
         alerts_issued=[alerts_service.to_read(a) for a in issued],
         deliveries=ExportDeliveries(
             push=await _owned(

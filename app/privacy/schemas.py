@@ -170,10 +170,18 @@ class ExportUpdate(ResponseModel):
     created_at: datetime
 
 
+class ExportTakenAction(ResponseModel):
+    action_id: uuid.UUID | None = Field(description="From the prevention library; else null")
+    text: str
+
+
 class ExportAck(ResponseModel):
     alert_id: uuid.UUID
     chain_id: uuid.UUID
     kind: str
+    actions: list[ExportTakenAction] = Field(
+        description="With `acted`: the alert's actions they said they took"
+    )
     created_at: datetime
 
 

@@ -220,7 +220,15 @@ async def test_acks_are_idempotent_and_stats_count_only(
     assert body["recipients"] == "<10"
     assert body["acks"] == {"seen": "<10", "acted": "<10", "dismissed": "<10"}
     assert body["median_ack_s"] is None
-    assert set(body) == {"recipients", "push", "realtime_delivered", "acks", "median_ack_s"}
+    assert set(body) == {
+        "recipients",
+        "push",
+        "realtime_delivered",
+        "acks",
+        "actions",
+        "median_ack_s",
+    }
+    assert {a["acted"] for a in body["actions"]} == {"<10"}  # counts too, never who
     assert (await client.get(f"{path}/stats", headers=residents[0].headers)).status_code == 403
 
 

@@ -79,6 +79,15 @@ async def test_the_home_probe_reads_the_same_at_the_home_and_300_m_away(
         "push": {"sent": "<10", "failed": "<10", "pending": "<10"},
         "realtime_delivered": "<10",
         "acks": {"seen": "<10", "acted": "<10", "dismissed": "<10"},
+        "actions": [
+            {
+                "index": 0,
+                "action_id": None,
+                "text": "Lock your shed and mark your tools",
+                "acted": "<10",
+            },
+            {"index": 1, "action_id": None, "text": "Report sightings", "acted": "<10"},
+        ],
         "median_ack_s": None,
     }
 

@@ -3,19 +3,22 @@ replaces it, skipped rows summarised; the command on a real database."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 from fastapi import FastAPI
 from sqlalchemy import func, select, text
 from sqlmodel import col
 
+from app.db import utcnow
 from app.evidence.importer import COLLECTION, import_files
 from app.evidence.models import PoliceCrime
-from app.evidence.police_data import CSV_HEADER
+from app.evidence.police_data import CSV_HEADER, Skipped, read_csv
 from app.geo.index import index_for
 from app.geo.shapes import Circle
 from tests.evidence.test_police_data import API, CSV
@@ -72,6 +75,39 @@ async def test_rows_and_their_points_are_imported_and_a_month_again_replaces_it(
         # The points are searchable as their own collection.
         near = await index_for(session).intersecting(session, COLLECTION, Circle(-0.12, 51.50, 50))
         assert len(near) > 0
+
+
+async def test_rows_read_back_as_the_file_gave_them_with_ordered_ids(
+    app: FastAPI, tmp_path: Path
+) -> None:
+    """The rows go to the driver as tuples (SQLite) or arrays (PostgreSQL), past the
+    column types: what the ORM reads back must be what the file said."""
+    (tmp_path / "mixed.csv").write_text(CSV)
+    await import_files(app.state.sessionmaker, [tmp_path / "mixed.csv"])
+    expected = list(read_csv(io.StringIO(CSV), Skipped()))
+    async with app.state.sessionmaker() as session:
+        stored = list(
+            (await session.execute(select(PoliceCrime).order_by(col(PoliceCrime.id)))).scalars()
+        )
+        entries = (
+            await session.execute(
+                text("SELECT object_id, lon, lat FROM geo_entries WHERE collection = :c"),
+                {"c": COLLECTION},
+            )
+        ).all()
+    assert [
+        (r.month, r.force, r.crime_id, r.crime_type, r.category, r.lon, r.lat, r.outcome)
+        for r in stored
+    ] == [
+        (e.month, e.force, e.crime_id, e.crime_type, e.category.value, e.lon, e.lat, e.outcome)
+        for e in expected
+    ]  # in the file's order: the ids follow each other
+    assert all(r.id.version == 7 for r in stored)
+    assert all(r.imported_at.tzinfo is not None for r in stored)
+    assert abs((utcnow() - stored[0].imported_at).total_seconds()) < 3600
+    assert sorted((uuid.UUID(str(o)), x, y) for o, x, y in entries) == [
+        (r.id, r.lon, r.lat) for r in stored
+    ]
 
 
 async def test_bad_rows_are_skipped_and_counted_and_json_imports_too(

@@ -123,3 +123,16 @@ async def test_polygon_split_at_the_antimeridian(app: FastAPI) -> None:
         assert await index.intersecting(session, "areas", Circle(-179.89, 0.05, 500)) == []
         assert await index.intersecting(session, "areas", Circle(-179.89, 0.05, 1_200)) == [area_id]
         assert await index.intersecting(session, "areas", Circle(0.0, 0.05, 1_000)) == []
+
+
+def test_a_point_has_the_box_the_general_case_gives_it() -> None:
+    """Points (police.uk's crimes) skip the trigonometry: the same boxes as a circle of a
+    radius too small to move any coordinate."""
+    rng = random.Random(7)
+    points = [(rng.uniform(-178.9, 178.9), rng.uniform(-88.9, 88.9)) for _ in range(500)]
+    points += [(0.0, 0.0), (-0.1276, 51.5072), (178.99, 88.99)]
+    for lon, lat in points:
+        assert Circle(lon, lat).boxes() == Circle(lon, lat, 1e-300).boxes(), (lon, lat)
+    # Beyond the fast path's bounds, the general case decides (the poles, the antimeridian).
+    assert Circle(180.0, 10.0).boxes() == Circle(180.0, 10.0, 1e-300).boxes()
+    assert len(Circle(0.0, 90.0).boxes()) == 1
