@@ -13,6 +13,7 @@ import jsonschema_rs
 import pytest
 from fastapi import FastAPI
 
+from app.integrations.open311.xml import ITEMS
 from tests.auth.factories import ApiClientCredentials, new_admin, new_api_client
 from tests.incidents.factories import SPOT
 
@@ -26,16 +27,6 @@ CONTACT = {
     "last_name": "Contactperson",
     "device_id": "device-7c1f",
     "account_id": "fms-account-991",
-}
-# Lists in the XML, by the element that holds them, and their items' element.
-ITEMS = {
-    "services": "service",
-    "attributes": "attribute",
-    "values": "value",
-    "endpoints": "endpoint",
-    "formats": "format",
-    "service_requests": "request",
-    "errors": "error",
 }
 
 
