@@ -53,7 +53,6 @@ from sqlalchemy import (
     bindparam,
     column,
     delete,
-    func,
     insert,
     select,
     text,
@@ -329,25 +328,35 @@ async def _write(
 
 
 async def cluster_refs(
-    session: AsyncSession, incident_ids: Sequence[uuid.UUID]
+    session: AsyncSession,
+    incident_ids: Sequence[uuid.UUID],
+    among: set[uuid.UUID] | None = None,
 ) -> dict[uuid.UUID, ClusterRef]:
-    """`cluster: {id, size}` of each of these reports that belongs to one."""
+    """`cluster: {id, size}` of each of these reports that belongs to one, counted among
+    the reports in `among` (None: all, for admins): those the caller moderates. A report
+    the caller does not moderate must not show in a size, or a moderator filing a report
+    here and there would learn where it lies to within the radius (exactly), having been
+    shown its snapped point at most."""
     if not incident_ids:
         return {}
     members = await _memberships(session, incident_ids)
-    sizes = await cluster_sizes(session, set(members.values()))
+    sizes = await cluster_sizes(session, set(members.values()), among)
     return {i: ClusterRef(id=c, size=sizes[c]) for i, c in members.items() if sizes.get(c, 0) >= 2}
 
 
 async def cluster_sizes(
-    session: AsyncSession, cluster_ids: Iterable[uuid.UUID]
+    session: AsyncSession,
+    cluster_ids: Iterable[uuid.UUID],
+    among: set[uuid.UUID] | None = None,
 ) -> dict[uuid.UUID, int]:
     sizes: dict[uuid.UUID, int] = {}
     for chunk in chunks(sorted(cluster_ids)):
         rows = await session.execute(
-            select(_MEMBERS.c.cluster_id, func.count())
-            .where(_MEMBERS.c.cluster_id.in_(chunk))
-            .group_by(_MEMBERS.c.cluster_id)
+            select(_MEMBERS.c.cluster_id, _MEMBERS.c.incident_id).where(
+                _MEMBERS.c.cluster_id.in_(chunk)
+            )
         )
-        sizes.update({c: int(n) for c, n in rows.all()})
+        for cluster_id, incident_id in rows.all():
+            if among is None or incident_id in among:
+                sizes[cluster_id] = sizes.get(cluster_id, 0) + 1
     return sizes

@@ -169,7 +169,7 @@ async def read_incident(
     if not isinstance(caller, User):
         return await client_access.read_incident_for_client(session, caller.client, incident_id)
     incident, viewer = await service.load_incident(session, caller, incident_id)
-    return await service.incident_read(session, incident, viewer)
+    return await service.incident_read(session, incident, viewer, caller)
 
 
 @router.post(
@@ -184,7 +184,7 @@ async def transition_incident(
     forwarded → resolved."""
     incident, viewer = await service.load_incident(session, user, incident_id)
     incident = await service.transition(session, user, incident, viewer, data)
-    return await service.incident_read(session, incident, viewer)
+    return await service.incident_read(session, incident, viewer, user)
 
 
 @router.get(

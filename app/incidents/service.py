@@ -327,13 +327,18 @@ async def load_incident(
 
 
 async def incident_read(
-    session: AsyncSession, incident: Incident, viewer: Viewer | None
+    session: AsyncSession, incident: Incident, viewer: Viewer | None, user: User | None = None
 ) -> IncidentRead:
-    """One report as `viewer` sees it (None: as the public, a member, sees it)."""
+    """One report as `viewer` sees it (None: as the public, a member, sees it); its
+    cluster only for a moderator `user`, sized among the reports they moderate."""
     from app.incidents.clusters import cluster_refs  # clusters builds on this module
 
     names = await display_names(session, {incident.reporter_id})
-    refs = await cluster_refs(session, [incident.id]) if viewer and viewer.moderator else {}
+    refs = {}
+    if viewer and viewer.moderator and user is not None:
+        refs = await cluster_refs(session, [incident.id])
+        if refs:  # in a cluster: sized as this moderator may see it
+            refs = await cluster_refs(session, [incident.id], await moderated_ids(session, user))
     return to_read(
         incident,
         viewer.exact if viewer else False,
@@ -435,7 +440,9 @@ async def list_incidents(
     from app.incidents.clusters import cluster_refs  # clusters builds on this module
 
     refs = await cluster_refs(
-        session, [r.id for r in rows if reach is None or r.id in reach.moderated]
+        session,
+        [r.id for r in rows if reach is None or r.id in reach.moderated],
+        None if reach is None else reach.moderated,
     )
 
     def convert(incident: Incident) -> IncidentRead:
