@@ -237,3 +237,41 @@ async def test_a_moderator_learns_nothing_of_reports_they_do_not_moderate(
             f"{path}/transitions", headers=owner.headers, json={"status": "verified"}
         )
         assert moved_.status_code == 404
+
+
+async def test_a_chain_through_a_hidden_report_shows_no_cluster(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """The attack continued: two probes 200 m apart, which do not link, chained into one
+    cluster by a report H between them that the owner may not see, would place H where
+    the two radii meet. The owner is shown no cluster; an admin sees all three."""
+    owner, outsider = await new_account(client), await new_account(client)
+    area = {"type": "Point", "coordinates": list(SPOT), "radius_m": 500}
+    group = await new_group(client, owner, area=area, join_policy="open")
+    await verify(app, client, group["id"])
+    found = None
+    for east in range(520, 580, 5):
+        for north in range(-100, 101, 20):
+            hidden_point = moved(east, north)
+            probes_at = [moved(east - 100, north + 100), moved(east - 100, north - 100)]
+            if haversine_m(*SPOT, *snap(*hidden_point)) > 510 and all(
+                haversine_m(*SPOT, *p) < 490 for p in probes_at
+            ):
+                found = hidden_point, probes_at
+    assert found is not None
+    hidden_point, probes_at = found
+    hidden = await filed(client, outsider, hidden_point)
+    probes = [await filed(client, owner, p) for p in probes_at]
+    admin = await new_admin(app, client)
+    cluster = await cluster_of(client, admin, hidden)
+    assert cluster["size"] == 3
+    for probe in probes:
+        read = await client.get(f"/v1/incidents/{probe}", headers=owner.headers)
+        assert read.json()["cluster"] is None, read.json()
+    listing = await client.get("/v1/incidents", headers=owner.headers)
+    assert [item["cluster"] for item in listing.json()["items"]] == [None, None]
+    listed = await client.get("/v1/incident-clusters", headers=owner.headers)
+    assert listed.json()["items"] == []
+    path = f"/v1/incident-clusters/{cluster['id']}"
+    assert (await client.get(path, headers=owner.headers)).status_code == 404
+    assert (await client.get(path, headers=admin.headers)).json()["size"] == 3
