@@ -111,6 +111,7 @@ async def list_similar_incidents(
 async def list_incident_clusters(
     user: CurrentUser,
     session: SessionDep,
+    request: Request,
     group_id: Annotated[
         uuid.UUID | None,
         Query(description="Clusters with a report inside this group's area that you moderate"),
@@ -121,7 +122,9 @@ async def list_incident_clusters(
     """Corroborated reports: clusters holding a report the caller moderates, newest
     first. For moderators only: a verified group's coordinators and owner (403 for an
     unverified group's), agency officers, admins."""
-    return await cluster_service.list_clusters(session, user, group_id, limit, cursor)
+    return await cluster_service.list_clusters(
+        session, request.app.state.settings, user, group_id, limit, cursor
+    )
 
 
 @router.get(
@@ -130,11 +133,11 @@ async def list_incident_clusters(
     responses=problem_responses(403, 404),
 )
 async def read_incident_cluster(
-    cluster_id: uuid.UUID, user: CurrentUser, session: SessionDep
+    cluster_id: uuid.UUID, user: CurrentUser, session: SessionDep, request: Request
 ) -> ClusterRead:
     """A cluster and its reports as the caller sees each (exact where they moderate it);
     404 unless the caller sees one of them, 403 unless they moderate one."""
-    return await cluster_service.read_cluster(session, user, cluster_id)
+    return await cluster_service.read_cluster(session, request.app.state.settings, user, cluster_id)
 
 
 @router.post(
@@ -147,10 +150,13 @@ async def transition_incident_cluster(
     data: ClusterTransitionRequest,
     user: CurrentUser,
     session: SessionDep,
+    request: Request,
 ) -> ClusterTransitionResult:
     """Verify or reject a whole cluster in one transition: every member still
     `submitted` that the caller moderates moves (the others are listed as `skipped`);
     409 when none can. Each reporter is told of their own report; the people around
     hear of the cluster's verification once (one `incident.verified`), not once per
     report."""
-    return await cluster_service.transition_cluster(session, user, cluster_id, data)
+    return await cluster_service.transition_cluster(
+        session, request.app.state.settings, user, cluster_id, data
+    )

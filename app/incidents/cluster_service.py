@@ -16,7 +16,7 @@ import math
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -28,10 +28,11 @@ from app.geo.privacy import snap
 from app.geo.shapes import Circle, haversine_m
 from app.groups import service as groups_service
 from app.incidents import service
-from app.incidents.clusters import OPEN, cluster_refs
+from app.incidents.clusters import OPEN, Linking, shown_members
 from app.incidents.models import ClusterMember, Incident, IncidentCluster, IncidentStatus
 from app.incidents.schemas import (
     ClusterRead,
+    ClusterRef,
     ClusterStatusCounts,
     ClusterSummary,
     ClusterTransitionRequest,
@@ -111,7 +112,12 @@ async def _may_list(session: AsyncSession, user: User, group_id: uuid.UUID | Non
 
 
 async def list_clusters(
-    session: AsyncSession, user: User, group_id: uuid.UUID | None, limit: int, cursor: str | None
+    session: AsyncSession,
+    settings: Settings,
+    user: User,
+    group_id: uuid.UUID | None,
+    limit: int,
+    cursor: str | None,
 ) -> Page[ClusterSummary]:
     """Clusters holding a report the caller moderates (inside the group's area, with
     `group_id`), newest first."""
@@ -141,7 +147,7 @@ async def list_clusters(
             clusters += result.scalars().all()
         clusters.sort(key=lambda c: (c.created_at, c.id), reverse=True)
         clusters = clusters[: limit + 1]
-    summaries = await _summaries(session, clusters)
+    summaries = await _summaries(session, clusters, ids, Linking.of(settings))
     return page_of(
         [c for c in clusters if c.id in summaries],
         limit,
@@ -151,28 +157,37 @@ async def list_clusters(
 
 
 async def _summaries(
-    session: AsyncSession, clusters: list[IncidentCluster]
+    session: AsyncSession,
+    clusters: list[IncidentCluster],
+    among: set[uuid.UUID] | None,
+    linking: Linking,
 ) -> dict[uuid.UUID, ClusterSummary]:
-    """Sizes, statuses and times, for the clusters that still hold two reports."""
+    """Sizes, statuses and times of the clusters as a caller moderating the reports
+    `among` (None: all, for admins) is shown them (`clusters.shown_members`): a report
+    they do not moderate counts in nothing they are shown."""
+    if among is not None:
+        shown = await shown_members(session, [c.id for c in clusters], among, linking)
+        among = set().union(*shown.values())
     stats: dict[uuid.UUID, dict[str, int]] = {}
     times: dict[uuid.UUID, list[datetime]] = {}
     for chunk in chunks([c.id for c in clusters]):
         rows = await session.execute(
             select(
                 col(ClusterMember.cluster_id),
+                col(ClusterMember.incident_id),
                 col(Incident.status),
-                func.count(),
-                func.min(Incident.occurred_at),
-                func.max(Incident.occurred_at),
+                col(Incident.occurred_at),
             )
             .join(Incident, col(Incident.id) == col(ClusterMember.incident_id))
             .where(col(ClusterMember.cluster_id).in_(chunk))
-            .group_by(col(ClusterMember.cluster_id), col(Incident.status))
         )
-        for cluster_id, status, n, first, last in rows.all():
-            stats.setdefault(cluster_id, {})[status] = int(n)
-            span = times.setdefault(cluster_id, [first, last])
-            span[0], span[1] = min(span[0], first), max(span[1], last)
+        for cluster_id, incident_id, status, occurred_at in rows.all():
+            if among is not None and incident_id not in among:
+                continue
+            counts = stats.setdefault(cluster_id, {})
+            counts[status] = counts.get(status, 0) + 1
+            span = times.setdefault(cluster_id, [occurred_at, occurred_at])
+            span[0], span[1] = min(span[0], occurred_at), max(span[1], occurred_at)
     return {
         c.id: ClusterSummary(
             id=c.id,
@@ -190,13 +205,14 @@ async def _summaries(
 
 
 async def _members(
-    session: AsyncSession, user: User, cluster_id: uuid.UUID
+    session: AsyncSession, linking: Linking, user: User, cluster_id: uuid.UUID
 ) -> tuple[IncidentCluster, ClusterSummary, list[tuple[Incident, service.Viewer]]]:
-    """The cluster, and its members the caller may see with how they see them (oldest
-    first); 404 unless the caller moderates one of them."""
+    """The cluster, and its members the caller moderates with how they see them (oldest
+    first); 404 unless the caller sees one of them, 403 unless they moderate one, 404
+    unless they moderate two (for them it is no cluster). A member they only see, or do
+    not see, is left out: its place in a cluster would locate it to within the radius."""
     cluster = await session.get(IncidentCluster, cluster_id)
-    summaries = await _summaries(session, [cluster]) if cluster else {}
-    if cluster is None or cluster_id not in summaries:
+    if cluster is None:
         raise not_found("incident cluster")
     rows = await session.execute(
         select(Incident)
@@ -211,15 +227,20 @@ async def _members(
             seen.append((incident, viewer))
     if not seen:
         raise not_found("incident cluster")
-    if not any(viewer.moderator for _, viewer in seen):
+    moderated = [(i, v) for i, v in seen if v.moderator]
+    if not moderated:
         raise forbidden("Only moderators see and moderate a cluster.")
-    return cluster, summaries[cluster_id], seen
+    among = None if user.role == Role.admin else {i.id for i, _ in moderated}
+    summaries = await _summaries(session, [cluster], among, linking)
+    if cluster_id not in summaries:
+        raise not_found("incident cluster")
+    return cluster, summaries[cluster_id], moderated
 
 
 async def _read(
     session: AsyncSession, summary: ClusterSummary, seen: list[tuple[Incident, service.Viewer]]
 ) -> ClusterRead:
-    refs = await cluster_refs(session, [i.id for i, v in seen if v.moderator])
+    ref = ClusterRef(id=summary.id, size=summary.size)
     names = await display_names(session, {i.reporter_id for i, _ in seen})
     members = [
         service.to_read(
@@ -227,25 +248,32 @@ async def _read(
             viewer.exact,
             names.get(incident.reporter_id) if incident.reporter_id else None,
             reveal=viewer.reveals_reporter,
-            cluster=refs.get(incident.id),
+            cluster=ref,
         )
         for incident, viewer in seen
     ]
     return ClusterRead(**summary.model_dump(), members=members)
 
 
-async def read_cluster(session: AsyncSession, user: User, cluster_id: uuid.UUID) -> ClusterRead:
-    _, summary, seen = await _members(session, user, cluster_id)
+async def read_cluster(
+    session: AsyncSession, settings: Settings, user: User, cluster_id: uuid.UUID
+) -> ClusterRead:
+    _, summary, seen = await _members(session, Linking.of(settings), user, cluster_id)
     return await _read(session, summary, seen)
 
 
 async def transition_cluster(
-    session: AsyncSession, user: User, cluster_id: uuid.UUID, data: ClusterTransitionRequest
+    session: AsyncSession,
+    settings: Settings,
+    user: User,
+    cluster_id: uuid.UUID,
+    data: ClusterTransitionRequest,
 ) -> ClusterTransitionResult:
     """Verify or reject every submitted member the caller moderates, in one transaction.
     Each reporter is told of their own report (`incident.status_changed`); the
     neighbourhood hears once: one `incident.verified` for the cluster."""
-    cluster, _, seen = await _members(session, user, cluster_id)
+    linking = Linking.of(settings)
+    cluster, _, seen = await _members(session, linking, user, cluster_id)
     target = IncidentStatus(data.status)
     if target == IncidentStatus.rejected and not data.note:
         raise invalid("note", "a reason is required to reject a report")
@@ -278,7 +306,7 @@ async def transition_cluster(
                 "group_ids": sorted(str(g) for g in groups),
             },
         )
-    _, summary, seen = await _members(session, user, cluster_id)
+    _, summary, seen = await _members(session, linking, user, cluster_id)
     moved = {i.id for i in changed}
     read = await _read(session, summary, seen)
     return ClusterTransitionResult(

@@ -64,7 +64,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import UTCDateTime, utcnow
 from app.geo.index import index_for
 from app.geo.shapes import Circle, haversine_m
-from app.incidents.models import ClusterMember, IncidentCluster, IncidentStatus
+from app.incidents.models import ClusterMember, Incident, IncidentCluster, IncidentStatus
 from app.incidents.schemas import ClusterRef
 from app.incidents.service import GEO_COLLECTION
 from app.pagination import chunks
@@ -328,14 +328,88 @@ async def _write(
         )
 
 
+@dataclass(frozen=True)
+class Linking:
+    """When two reports link (see the module's docstring)."""
+
+    radius_m: float
+    window: timedelta
+
+    @classmethod
+    def of(cls, settings: Settings) -> Linking:
+        return cls(
+            settings.corroboration_radius_m, timedelta(hours=settings.corroboration_window_h)
+        )
+
+
+async def shown_members(
+    session: AsyncSession,
+    cluster_ids: Iterable[uuid.UUID],
+    among: set[uuid.UUID],
+    linking: Linking,
+) -> dict[uuid.UUID, set[uuid.UUID]]:
+    """The members of these clusters that a caller moderating the reports `among` is
+    shown: those in `among`, for the clusters where two or more are and they link among
+    themselves. A member outside `among` must show in nothing: neither in a count (a
+    moderator filing reports here and there would place it within the radius) nor by
+    chaining two of the caller's reports that do not link (placing it where both
+    radii meet); such a cluster is not shown at all."""
+    found: dict[uuid.UUID, list[Any]] = {}
+    for chunk in chunks(sorted(cluster_ids)):
+        rows = await session.execute(
+            select(
+                _MEMBERS.c.cluster_id,
+                _MEMBERS.c.incident_id,
+                Incident.__table__.c.lon,
+                Incident.__table__.c.lat,
+                Incident.__table__.c.occurred_at,
+            )
+            .join(Incident.__table__, Incident.__table__.c.id == _MEMBERS.c.incident_id)
+            .where(_MEMBERS.c.cluster_id.in_(chunk))
+        )
+        for row in rows.all():
+            if row[1] in among:
+                found.setdefault(row[0], []).append(row)
+    shown: dict[uuid.UUID, set[uuid.UUID]] = {}
+    for cluster_id, counted in found.items():
+        if len(counted) >= 2 and _linked(counted, linking):
+            shown[cluster_id] = {row[1] for row in counted}
+    return shown
+
+
+def _linked(rows: Sequence[Any], linking: Linking) -> bool:
+    """Whether (_, id, lon, lat, occurred_at) rows form one connected set of links."""
+    reached, frontier = {0}, [0]
+    while frontier:
+        here = rows[frontier.pop()]
+        for n, other in enumerate(rows):
+            if (
+                n not in reached
+                and abs(other[4] - here[4]) <= linking.window
+                and haversine_m(here[2], here[3], other[2], other[3]) <= linking.radius_m
+            ):
+                reached.add(n)
+                frontier.append(n)
+    return len(reached) == len(rows)
+
+
 async def cluster_refs(
-    session: AsyncSession, incident_ids: Sequence[uuid.UUID]
+    session: AsyncSession,
+    incident_ids: Sequence[uuid.UUID],
+    among: set[uuid.UUID] | None = None,
+    linking: Linking | None = None,
 ) -> dict[uuid.UUID, ClusterRef]:
-    """`cluster: {id, size}` of each of these reports that belongs to one."""
+    """`cluster: {id, size}` of each of these reports that belongs to one: as a caller
+    moderating the reports `among` is shown it (`shown_members`; None: all, for admins)."""
     if not incident_ids:
         return {}
     members = await _memberships(session, incident_ids)
-    sizes = await cluster_sizes(session, set(members.values()))
+    if among is None:
+        sizes = await cluster_sizes(session, set(members.values()))
+    else:
+        assert linking is not None
+        shown = await shown_members(session, set(members.values()), among, linking)
+        sizes = {c: len(ids) for c, ids in shown.items()}
     return {i: ClusterRef(id=c, size=sizes[c]) for i, c in members.items() if sizes.get(c, 0) >= 2}
 
 

@@ -146,7 +146,9 @@ async def list_incidents(
         since=datetime.combine(since, time(), UTC) if since else None,
     )
     if isinstance(caller, User):
-        page = await service.list_incidents(session, caller, filters, limit, cursor)
+        page = await service.list_incidents(
+            session, request.app.state.settings, caller, filters, limit, cursor
+        )
     else:
         page = await client_access.list_incidents_for_client(
             session, caller.client, filters, limit, cursor
@@ -161,7 +163,7 @@ async def list_incidents(
     "/incidents/{incident_id}", response_model=IncidentRead, responses=problem_responses(403, 429)
 )
 async def read_incident(
-    incident_id: uuid.UUID, caller: IncidentsReader, session: SessionDep
+    incident_id: uuid.UUID, caller: IncidentsReader, session: SessionDep, request: Request
 ) -> IncidentRead:
     """One report the caller may see, its location and reporter shown as the caller may
     see them (exact or snapped; named or not); for an API client with `incidents:read`,
@@ -169,7 +171,9 @@ async def read_incident(
     if not isinstance(caller, User):
         return await client_access.read_incident_for_client(session, caller.client, incident_id)
     incident, viewer = await service.load_incident(session, caller, incident_id)
-    return await service.incident_read(session, incident, viewer)
+    return await service.incident_read(
+        session, incident, viewer, caller, request.app.state.settings
+    )
 
 
 @router.post(
@@ -178,13 +182,17 @@ async def read_incident(
     responses=problem_responses(403, 409),
 )
 async def transition_incident(
-    incident_id: uuid.UUID, data: TransitionRequest, user: CurrentUser, session: SessionDep
+    incident_id: uuid.UUID,
+    data: TransitionRequest,
+    user: CurrentUser,
+    session: SessionDep,
+    request: Request,
 ) -> IncidentRead:
     """Moderate: submitted → verified | rejected, verified → forwarded | resolved,
     forwarded → resolved."""
     incident, viewer = await service.load_incident(session, user, incident_id)
     incident = await service.transition(session, user, incident, viewer, data)
-    return await service.incident_read(session, incident, viewer)
+    return await service.incident_read(session, incident, viewer, user, request.app.state.settings)
 
 
 @router.get(

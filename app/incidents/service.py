@@ -57,6 +57,7 @@ from app.incidents.schemas import (
 from app.pagination import Page, chunks, newest_first, page_of
 from app.problems import conflict, forbidden, invalid, not_found
 from app.schemas import FIRST_YEAR, LAST_YEAR, YEARS
+from app.settings import Settings
 from app.sqlite_loop import offloaded
 
 GEO_COLLECTION = "incident"
@@ -327,13 +328,23 @@ async def load_incident(
 
 
 async def incident_read(
-    session: AsyncSession, incident: Incident, viewer: Viewer | None
+    session: AsyncSession,
+    incident: Incident,
+    viewer: Viewer | None,
+    user: User | None = None,
+    settings: Settings | None = None,
 ) -> IncidentRead:
-    """One report as `viewer` sees it (None: as the public, a member, sees it)."""
-    from app.incidents.clusters import cluster_refs  # clusters builds on this module
+    """One report as `viewer` sees it (None: as the public, a member, sees it); its
+    cluster only for a moderator `user`, as they are shown it (`clusters.shown_members`)."""
+    from app.incidents.clusters import Linking, cluster_refs  # clusters builds on this module
 
     names = await display_names(session, {incident.reporter_id})
-    refs = await cluster_refs(session, [incident.id]) if viewer and viewer.moderator else {}
+    refs = {}
+    if viewer and viewer.moderator and user is not None and settings is not None:
+        refs = await cluster_refs(session, [incident.id])
+        if refs and user.role != Role.admin:  # in a cluster: as this moderator is shown it
+            among = await moderated_ids(session, user)
+            refs = await cluster_refs(session, [incident.id], among, Linking.of(settings))
     return to_read(
         incident,
         viewer.exact if viewer else False,
@@ -412,7 +423,12 @@ class IncidentFilters:
 
 
 async def list_incidents(
-    session: AsyncSession, user: User, filters: IncidentFilters, limit: int, cursor: str | None
+    session: AsyncSession,
+    settings: Settings,
+    user: User,
+    filters: IncidentFilters,
+    limit: int,
+    cursor: str | None,
 ) -> Page[IncidentRead]:
     admin = user.role == Role.admin
     reach = None if admin else await _reach(session, user)
@@ -432,10 +448,13 @@ async def list_incidents(
         ids = in_group if ids is None else ids & in_group
     rows = await filtered_rows(session, filters, ids, limit, cursor)
     names = await display_names(session, {r.reporter_id for r in rows})
-    from app.incidents.clusters import cluster_refs  # clusters builds on this module
+    from app.incidents.clusters import Linking, cluster_refs  # clusters builds on this module
 
     refs = await cluster_refs(
-        session, [r.id for r in rows if reach is None or r.id in reach.moderated]
+        session,
+        [r.id for r in rows if reach is None or r.id in reach.moderated],
+        None if reach is None else reach.moderated,
+        Linking.of(settings),
     )
 
     def convert(incident: Incident) -> IncidentRead:
