@@ -119,9 +119,10 @@ async def list_incident_clusters(
     limit: LimitParam = 50,
     cursor: CursorParam = None,
 ) -> Page[ClusterSummary]:
-    """Corroborated reports: clusters holding a report the caller moderates, newest
-    first. For moderators only: a verified group's coordinators and owner (403 for an
-    unverified group's), agency officers, admins."""
+    """Corroborated reports: clusters of reports the caller moderates, newest first,
+    counted among those reports alone (an admin's, among all). For moderators only: a
+    verified group's coordinators and owner (403 for an unverified group's), agency
+    officers, admins."""
     return await cluster_service.list_clusters(
         session, request.app.state.settings, user, group_id, limit, cursor
     )
@@ -135,8 +136,10 @@ async def list_incident_clusters(
 async def read_incident_cluster(
     cluster_id: uuid.UUID, user: CurrentUser, session: SessionDep, request: Request
 ) -> ClusterRead:
-    """A cluster and its reports as the caller sees each (exact where they moderate it);
-    404 unless the caller sees one of them, 403 unless they moderate one."""
+    """A cluster as the caller may know it: for anyone but an admin, counted and listed
+    among the reports they moderate alone, and shown only when those link to each other
+    directly (a report they may not see never shows in a size, a count or a chain);
+    404 when that leaves no cluster, 403 for non-moderators."""
     return await cluster_service.read_cluster(session, request.app.state.settings, user, cluster_id)
 
 
@@ -153,8 +156,9 @@ async def transition_incident_cluster(
     request: Request,
 ) -> ClusterTransitionResult:
     """Verify or reject a whole cluster in one transition: every member still
-    `submitted` that the caller moderates moves (the others are listed as `skipped`);
-    409 when none can. Each reporter is told of their own report; the people around
+    `submitted` of those the caller moderates moves (those no longer `submitted` are
+    listed as `skipped`; reports they do not moderate are not named at all); 409 when
+    none can. Each reporter is told of their own report; the people around
     hear of the cluster's verification once (one `incident.verified`), not once per
     report."""
     return await cluster_service.transition_cluster(
