@@ -37,7 +37,7 @@ from tests.groups.factories import new_group
 from tests.incidents.factories import SPOT, report
 
 ROLES = ["anonymous", "resident", "coordinator", "admin"]
-EXAMPLES = 40  # per operation and role: about 1.5 minutes for the four roles
+EXAMPLES = 40  # per operation and role
 
 
 @schemathesis.check

@@ -84,8 +84,8 @@ async def test_an_atom_index_becomes_alerts_for_the_people_in_their_areas(
     )  # fmt: skip
     assert alert["body"] == "The river has burst its banks by the bridge."
     assert alert["actions"] == [
-        {"text": "Move valuables upstairs", "url": None},
-        {"text": "Check on neighbours", "url": None},
+        {"action_id": None, "text": "Move valuables upstairs", "url": None},
+        {"action_id": None, "text": "Check on neighbours", "url": None},
     ]
     assert alert["category"] == "burglary"
     # Shown under the source's name, issued as the feeds' system account...
