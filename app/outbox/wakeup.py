@@ -31,6 +31,15 @@ def notify() -> None:
         wake.set()
 
 
+async def idle(stop: asyncio.Event, wake: asyncio.Event, poll_s: float) -> None:
+    """Wait until stopped, woken or `poll_s` seconds pass: a claiming loop with nothing
+    to do (the push dispatcher's, each channel's), polling as the fallback."""
+    waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+    await asyncio.wait(waits, timeout=poll_s, return_when="FIRST_COMPLETED")
+    for waiting in waits:
+        waiting.cancel()
+
+
 def mark(session: Session) -> None:
     session.info[_KEY] = True
 

@@ -160,10 +160,7 @@ class Dispatcher:
                 log.exception("dispatcher step failed")
                 done = 0
             if not done:
-                waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
-                await asyncio.wait(waits, timeout=self.idle_s, return_when="FIRST_COMPLETED")
-                for waiting in waits:
-                    waiting.cancel()
+                await wakeup.idle(stop, wake, self.idle_s)
 
     @contextlib.asynccontextmanager
     async def _listening(self) -> AsyncIterator[None]:

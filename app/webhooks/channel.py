@@ -165,10 +165,7 @@ class WebhookChannel:
                 log.exception("webhook step failed")
                 done = 0
             if not done:
-                waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
-                await asyncio.wait(waits, timeout=self.idle_s, return_when="FIRST_COMPLETED")
-                for waiting in waits:
-                    waiting.cancel()
+                await wakeup.idle(stop, wake, self.idle_s)
 
     async def run_once(self) -> int:
         """Take the deliveries handed over by the fan-out, or claim the due ones (up to a
