@@ -114,14 +114,27 @@ def new_id() -> uuid.UUID:
 _ordered = itertools.count(secrets.randbits(40))
 
 
+def _version_7(ms: int, count: int, random_bits: int) -> int:
+    count &= (1 << 42) - 1
+    rand_a, rand_b = count >> 30, ((count & ((1 << 30) - 1)) << 32) | random_bits
+    return (ms << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b
+
+
 def ordered_id() -> uuid.UUID:
     """A time-ordered UUID (version 7, RFC 9562: milliseconds since the epoch, then a
     counter and random bits): rows written in bulk get ids that follow each other, so
     each index insert lands at the end of its B-tree rather than on a random page."""
     ms = time.time_ns() // 1_000_000
-    count = next(_ordered) & ((1 << 42) - 1)
-    rand_a, rand_b = count >> 30, ((count & ((1 << 30) - 1)) << 32) | secrets.randbits(32)
-    return uuid.UUID(int=(ms << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b)
+    return uuid.UUID(int=_version_7(ms, next(_ordered), secrets.randbits(32)))
+
+
+def ordered_hex_ids(count: int) -> list[str]:
+    """`count` ids as `ordered_id` makes them, as 32 hex digits (what the Uuid type stores
+    on SQLite, and asyncpg takes for a uuid): for bulk imports, where making a UUID
+    object and drawing random bits row by row took a tenth of the time."""
+    ms = time.time_ns() // 1_000_000
+    random_bits = memoryview(secrets.token_bytes(4 * count)).cast("I")
+    return [f"{_version_7(ms, next(_ordered), r):032x}" for r in random_bits]
 
 
 # The two timestamp columns most tables have. (Any: a FieldInfo stands in for the value.)

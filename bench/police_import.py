@@ -2,15 +2,18 @@
 
 Generates N rows in the published CSV format (one force, twelve months, points spread
 over London), then in the same run on each backend:
-- the import as `nwatch import-police-data` does it (stream, parse, map, write rows and
-  their geo index entries BATCH at a time);
-- the floor: the same rows, already parsed, inserted into `police_crimes` by a bare
-  Core `executemany` in the same batches (no parsing, no geo index): the goal is at
-  least half its rate;
+- the import as `nwatch import-police-data` does it (stream, parse, map, compute each
+  point's grid cell, write the rows BATCH at a time);
+- the floor: the same rows, already parsed and with their cells, inserted into
+  `police_crimes` (its indexes, the cell's among them, as the import has them) by a bare
+  Core `executemany` in the same batches: the goal is at least half its rate;
 - for reference, the same at the driver (`exec_driver_sql` with tuples: what SQLite's
   or asyncpg's own executemany does, without SQLAlchemy's per-row parameter work). The
   import passes its rows to the driver that way (as arrays on PostgreSQL), so this says
-  how far it is from the cheapest insert of the same rows.
+  how far it is from the cheapest insert of the same rows;
+- and the bare executemany again into the table without the grid cell's index: the
+  floor had the points no spatial index at all (the grid's B-tree costs a random-page
+  insert per row, where the other indexes append), a stricter measure than the goal's.
 Prints rows/s of each, the ratios, and the peak growth of the process's resident memory
 during the import (allocated, and file-backed pages mapped), for the whole file and for
 a fifth of it: flat memory means the two peaks are alike. The rates depend on what else
@@ -35,12 +38,13 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from app.db import create_engine, create_sessionmaker, ordered_id, utcnow
 from app.evidence.importer import BATCH, import_files
 from app.evidence.models import PoliceCrime
 from app.evidence.police_data import CSV_HEADER
+from app.geo.grid import cell
 from app.settings import Settings
 from bench.common import scratch_database
 
@@ -112,12 +116,17 @@ async def imported(url: str, csv: Path) -> tuple[float, list[int]]:
     return summary.rows / seconds, peak
 
 
-async def bare(url: str, rows: int, seed: int = 7) -> float:
-    """The same number of rows, built in memory beforehand, by executemany."""
+async def bare(url: str, rows: int, seed: int = 7, *, without_grid: bool = False) -> float:
+    """The same number of rows, built in memory beforehand, by executemany; into a table
+    without its grid cell's index if `without_grid` (the floor of rows that no spatial
+    index finds: what the table was when the points' index was a separate one)."""
     values = _values(rows, seed)
     engine = create_engine(Settings(database_url=url, jwt_secret=SecretStr("b" * 40)))
     sessions = create_sessionmaker(engine)
     try:
+        if without_grid:
+            async with sessions() as session, session.begin():
+                await session.execute(text("DROP INDEX ix_police_crimes_cell_month"))
         started = time.perf_counter()
         for start in range(0, rows, BATCH):
             async with sessions() as session, session.begin():
@@ -131,7 +140,7 @@ async def bare(url: str, rows: int, seed: int = 7) -> float:
 def _values(rows: int, seed: int) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     now = utcnow()
-    return [
+    values: list[dict[str, Any]] = [
         {
             "id": ordered_id(),  # as the import makes them: the same rows
             "month": date(2024, i % 12 + 1, 1),
@@ -146,10 +155,9 @@ def _values(rows: int, seed: int) -> list[dict[str, Any]]:
         }
         for i in range(rows)
     ]
-
-
-_SQLITE_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_PG_ROW = "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    for v in values:
+        v["cell"] = cell(v["lon"], v["lat"])
+    return values
 
 
 async def bare_driver(url: str, rows: int, seed: int = 7) -> float:
@@ -164,9 +172,10 @@ async def bare_driver(url: str, rows: int, seed: int = 7) -> float:
         values = [
             tuple(p(x) if p else x for p, x in zip(processors, row, strict=True)) for row in values
         ]
-    sql = f"INSERT INTO police_crimes ({', '.join(names)}) VALUES " + (
-        _SQLITE_ROW if dialect.name == "sqlite" else _PG_ROW
+    marks = (
+        ["?"] * len(names) if dialect.name == "sqlite" else [f"${n + 1}" for n in range(len(names))]
     )
+    sql = f"INSERT INTO police_crimes ({', '.join(names)}) VALUES ({', '.join(marks)})"
     try:
         sessions = create_sessionmaker(engine)
         started = time.perf_counter()
@@ -197,12 +206,16 @@ async def run(backends: list[str], rows: int) -> None:
                 floor = await bare(url, rows)
             async with scratch_database(backend) as url:
                 driver = await bare_driver(url, rows)
+            async with scratch_database(backend) as url:
+                no_grid = await bare(url, rows, without_grid=True)
             load = os.getloadavg()[0]
             print(
                 f"[{backend}] {rows:,} rows ({size_mb:.0f} MB), load {load:.1f}: import "
                 f"{rate:,.0f} rows/s, bare executemany {floor:,.0f} rows/s: {rate / floor:.0%} "
                 f"of it (goal >= 50%); at the driver {driver:,.0f} rows/s: {rate / driver:.0%} "
-                f"of it; peak memory growth {peak[0] / 1024:.1f} MiB allocated (+ "
+                f"of it; bare executemany without the grid's index {no_grid:,.0f} rows/s: "
+                f"{rate / no_grid:.0%} of it; peak memory growth {peak[0] / 1024:.1f} MiB "
+                f"allocated (+ "
                 f"{peak[1] / 1024:.1f} MiB mapped), for a fifth of the file "
                 f"{small_peak[0] / 1024:.1f} MiB (+ {small_peak[1] / 1024:.1f} MiB)",
                 flush=True,

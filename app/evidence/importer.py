@@ -1,11 +1,14 @@
-"""`nwatch import-police-data`: police.uk files into `police_crimes` and the geo index.
+"""`nwatch import-police-data`: police.uk files into `police_crimes`.
 
 Rows are read as a stream (app.evidence.police_data) and written BATCH at a time, each
 batch its own transaction, so memory stays flat however long the file and requests keep
 being served on SQLite meanwhile. A force's month already imported is replaced: the
-first time a (force, month) turns up in an import, what was there is deleted, rows and
-geo entries, in the transaction of that batch. Files from the API (no force) replace by
-month among the API's rows.
+first time a (force, month) turns up in an import, what was there is deleted, in the
+transaction of that batch. Files from the API (no force) replace by month among the
+API's rows.
+
+A crime is found by its cell on a grid (app.geo.grid), a column of its row: an entry in
+the geo index's tree would cost more to write than the row itself.
 """
 
 from __future__ import annotations
@@ -17,18 +20,16 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.db import ordered_id, utcnow
+from app.db import ordered_hex_ids, utcnow
 from app.evidence.models import PoliceCrime
 from app.evidence.police_data import PoliceCrime as Row
 from app.evidence.police_data import Skipped, read
-from app.geo.index import index_for
-from app.geo.shapes import Circle
+from app.geo.grid import cell
 
 BATCH = 5_000
-COLLECTION = "police"
 _TABLE = PoliceCrime.__table__
 
 Key = tuple[str | None, date]  # force, month
@@ -91,26 +92,24 @@ async def _forget(session: AsyncSession, key: Key) -> int:
     force, month = key
     c = _TABLE.c
     match = (c.month == month) & (c.force.is_(None) if force is None else c.force == force)
-    ids = list((await session.execute(select(c.id).where(match))).scalars())
-    if ids:
-        await index_for(session).remove_many(session, COLLECTION, ids)
-        await session.execute(delete(_TABLE).where(match))
-    return len(ids)
+    result = await session.execute(delete(_TABLE).where(match))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 _SQLITE_INSERT = (
     "INSERT INTO police_crimes"
-    " (id, month, force, crime_id, crime_type, category, lon, lat, outcome, imported_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " (id, month, force, crime_id, crime_type, category, lon, lat, cell, outcome, imported_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 # One statement a batch, the columns as arrays (asyncpg sends them binary), where an
 # executemany would bind and run the INSERT once per row.
 _PG_INSERT = (
     "INSERT INTO police_crimes"
-    " (id, month, force, crime_id, crime_type, category, lon, lat, outcome, imported_at)"
-    " SELECT t.*, $10::timestamptz FROM unnest($1::uuid[], $2::date[], $3::text[],"
-    " $4::text[], $5::text[], $6::text[], $7::float8[], $8::float8[], $9::text[])"
-    " AS t(id, month, force, crime_id, crime_type, category, lon, lat, outcome)"
+    " (id, month, force, crime_id, crime_type, category, lon, lat, cell, outcome, imported_at)"
+    " SELECT t.*, $11::timestamptz FROM unnest($1::uuid[], $2::date[], $3::text[],"
+    " $4::text[], $5::text[], $6::text[], $7::float8[], $8::float8[], $9::int8[],"
+    " $10::text[]) AS t(id, month, force, crime_id, crime_type, category, lon, lat, cell,"
+    " outcome)"
 )
 
 
@@ -119,47 +118,42 @@ def _clip(value: str | None, length: int) -> str | None:
 
 
 async def _write(session: AsyncSession, batch: list[Row]) -> None:
-    """The batch's rows and their points. Straight to the driver, as tuples or arrays:
-    SQLAlchemy's per-row parameter processing would take as long as SQLite's inserts."""
+    """The batch's rows. Straight to the driver, as tuples (SQLite) or arrays (asyncpg
+    sends them binary): SQLAlchemy's per-row parameter processing would take as long as
+    SQLite's inserts. Ids go as hex, which both SQLite's Uuid column (its stored form)
+    and asyncpg (for a uuid) take."""
     connection = await session.connection()
     dialect = connection.dialect
-    ids = [ordered_id() for _ in batch]
-    columns: list[list[Any]] = [
-        [r.month for r in batch],
-        [_clip(r.force, 80) for r in batch],
-        [_clip(r.crime_id, 80) for r in batch],
-        [r.crime_type[:64] for r in batch],
-        [r.category.value for r in batch],
-        [r.lon for r in batch],
-        [r.lat for r in batch],
-        [_clip(r.outcome, 120) for r in batch],
-    ]
     now = utcnow()
-    if dialect.name == "postgresql":
-        await connection.exec_driver_sql(_PG_INSERT, (ids, *columns, now))
-    else:
-        # The values as the column types store them on SQLite (ids as hex, dates as text).
+    months: dict[date, Any] = {m: m for m in {r.month for r in batch}}
+    imported_at: Any = now
+    sqlite = dialect.name != "postgresql"
+    if sqlite:  # the values as the column types store them there (ISO text)
         c = _TABLE.c
-        key, day, stamp = (
+        day, stamp = (
             col.type.dialect_impl(dialect).bind_processor(dialect)
-            for col in (c.id, c.month, c.imported_at)
+            for col in (c.month, c.imported_at)
         )
-        assert key is not None
         assert day is not None
         assert stamp is not None
-        days = {m: day(m) for m in set(columns[0])}
-        columns[0] = [days[m] for m in columns[0]]
-        imported_at = stamp(now)
-        await connection.exec_driver_sql(
-            _SQLITE_INSERT,
-            [
-                (key(i), *values, imported_at)
-                for i, values in zip(ids, zip(*columns, strict=True), strict=True)
-            ],
+        months, imported_at = {m: day(m) for m in months}, stamp(now)
+    rows = [
+        (
+            i,
+            months[r.month],
+            _clip(r.force, 80),
+            _clip(r.crime_id, 80),
+            r.crime_type[:64],
+            r.category.value,
+            r.lon,
+            r.lat,
+            cell(r.lon, r.lat),
+            _clip(r.outcome, 120),
+            imported_at,
         )
-    await index_for(session).put_many(
-        session,
-        COLLECTION,
-        [(i, Circle(r.lon, r.lat)) for i, r in zip(ids, batch, strict=True)],
-        replace=False,
-    )
+        for i, r in zip(ordered_hex_ids(len(batch)), batch, strict=True)
+    ]
+    if sqlite:
+        await connection.exec_driver_sql(_SQLITE_INSERT, rows)
+    else:  # one array a column, the time once
+        await connection.exec_driver_sql(_PG_INSERT, (*list(zip(*rows, strict=True))[:-1], now))

@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from typing import IO, Any
 
 from app.categories import Category
@@ -99,6 +100,7 @@ def category_of(crime_type: str) -> Category:
     )
 
 
+@lru_cache(maxsize=1024)  # a file holds a few months, each on thousands of rows
 def _month(text: str) -> date:
     year, month = text.strip().split("-")[:2]
     return date(int(year), int(month), 1)

@@ -28,7 +28,6 @@ from sqlmodel import col
 from app.alerts.service import disclosed
 from app.auth.models import Role, User
 from app.categories import Category
-from app.evidence.importer import COLLECTION
 from app.evidence.models import PoliceCrime
 from app.evidence.months import Months, label
 from app.evidence.rising import LEVEL, compare
@@ -41,7 +40,7 @@ from app.evidence.schemas import (
     SourceCounts,
     Trend,
 )
-from app.geo.index import index_for
+from app.geo.grid import cell_clause
 from app.geo.shapes import Shape, circles_touching
 from app.groups import service as groups_service
 from app.incidents import monthly
@@ -77,14 +76,16 @@ class Periods:
 
 async def police_counts(session: AsyncSession, shape: Shape, periods: Periods) -> Counts:
     """Police-recorded crimes in `shape` by month and category, over all three periods:
-    the geo index's candidates joined with the months wanted in one statement, then the
-    exact test on their points (a borough holds tens of thousands of them a year)."""
-    source, condition, params = index_for(session).candidate_clause(shape.boxes())
+    the candidates by grid cell (app.geo.grid) and month in one statement, then the exact
+    test on their points (a borough holds tens of thousands of them a year)."""
+    condition, params = cell_clause("p.cell", shape.boxes())
+    # SQLite without statistics (it gathers none by itself) would take the month's index
+    # and read every crime of the period; a unary + keeps it on the cells' (PostgreSQL
+    # plans by its statistics).
+    month = "+p.month" if session.get_bind().dialect.name == "sqlite" else "p.month"
     statement = text(
-        "SELECT p.month, p.category, p.lon, p.lat"  # noqa: S608
-        f" FROM {source} JOIN police_crimes p ON p.id = e.object_id"
-        f" WHERE e.collection = '{COLLECTION}' AND {condition}"
-        " AND p.month >= :first AND p.month < :end"
+        "SELECT p.month, p.category, p.lon, p.lat FROM police_crimes p"  # noqa: S608
+        f" WHERE {condition} AND {month} >= :first AND {month} < :end"
     ).bindparams(bindparam("first", type_=Date), bindparam("end", type_=Date))
     with offloaded():
         rows = (

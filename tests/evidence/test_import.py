@@ -1,5 +1,5 @@
-"""`nwatch import-police-data`: rows and geo entries written, a re-import of a month
-replaces it, skipped rows summarised; the command on a real database."""
+"""`nwatch import-police-data`: rows written with their grid cells, a re-import of a
+month replaces it, skipped rows summarised; the command on a real database."""
 
 from __future__ import annotations
 
@@ -8,19 +8,19 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
+import numpy as np
 from fastapi import FastAPI
 from sqlalchemy import func, select, text
 from sqlmodel import col
 
 from app.db import utcnow
-from app.evidence.importer import COLLECTION, import_files
+from app.evidence.importer import import_files
 from app.evidence.models import PoliceCrime
 from app.evidence.police_data import CSV_HEADER, Skipped, read_csv
-from app.geo.index import index_for
-from app.geo.shapes import Circle
+from app.geo.grid import cell, cell_clause
+from app.geo.shapes import Circle, circles_touching
 from tests.evidence.test_police_data import API, CSV
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,12 +38,17 @@ def month_file(path: Path, month: str, rows: int, force: str = MET) -> Path:
 
 
 async def counts(app: FastAPI) -> tuple[int, int]:
+    """The crimes held, and how many of them have their point's grid cell."""
     async with app.state.sessionmaker() as session:
-        crimes = await session.scalar(select(func.count()).select_from(PoliceCrime))
-        entries = await session.scalar(
-            text("SELECT count(*) FROM geo_entries WHERE collection = :c"), {"c": COLLECTION}
-        )
-    return int(crimes or 0), int(entries or 0)
+        rows = (
+            await session.execute(
+                select(col(PoliceCrime.lon), col(PoliceCrime.lat), col(PoliceCrime.cell))
+            )
+        ).all()
+        # Their points are not in the geo index: the grid finds them.
+        entries = await session.scalar(text("SELECT count(*) FROM geo_entries"))
+    assert entries == 0
+    return len(rows), sum(c == cell(x, y) for x, y, c in rows)
 
 
 async def test_rows_and_their_points_are_imported_and_a_month_again_replaces_it(
@@ -72,9 +77,18 @@ async def test_rows_and_their_points_are_imported_and_a_month_again_replaces_it(
             ).all()
         )
         assert by_key == {MET: 50, "City of London Police": 7}
-        # The points are searchable as their own collection.
-        near = await index_for(session).intersecting(session, COLLECTION, Circle(-0.12, 51.50, 50))
-        assert len(near) > 0
+        # The points are found by their cells: within 50 m of the first, 1e-4 degrees (7 m)
+        # apart, the Met's January and February hold eight each, the City's seven rows.
+        shape = Circle(-0.12, 51.50, 50)
+        condition, params = cell_clause("cell", shape.boxes())
+        found = (
+            await session.execute(
+                text(f"SELECT lon, lat FROM police_crimes WHERE {condition}"),  # noqa: S608
+                params,
+            )
+        ).all()
+        lons, lats = np.array([x for x, _ in found]), np.array([y for _, y in found])
+        assert int(circles_touching(shape, lons, lats, np.zeros(len(found))).sum()) == 8 + 8 + 7
 
 
 async def test_rows_read_back_as_the_file_gave_them_with_ordered_ids(
@@ -89,12 +103,6 @@ async def test_rows_read_back_as_the_file_gave_them_with_ordered_ids(
         stored = list(
             (await session.execute(select(PoliceCrime).order_by(col(PoliceCrime.id)))).scalars()
         )
-        entries = (
-            await session.execute(
-                text("SELECT object_id, lon, lat FROM geo_entries WHERE collection = :c"),
-                {"c": COLLECTION},
-            )
-        ).all()
     assert [
         (r.month, r.force, r.crime_id, r.crime_type, r.category, r.lon, r.lat, r.outcome)
         for r in stored
@@ -105,9 +113,7 @@ async def test_rows_read_back_as_the_file_gave_them_with_ordered_ids(
     assert all(r.id.version == 7 for r in stored)
     assert all(r.imported_at.tzinfo is not None for r in stored)
     assert abs((utcnow() - stored[0].imported_at).total_seconds()) < 3600
-    assert sorted((uuid.UUID(str(o)), x, y) for o, x, y in entries) == [
-        (r.id, r.lon, r.lat) for r in stored
-    ]
+    assert [r.cell for r in stored] == [cell(r.lon, r.lat) for r in stored]
 
 
 async def test_bad_rows_are_skipped_and_counted_and_json_imports_too(
