@@ -184,6 +184,35 @@ async def rotate_secret(
     return ClientWithSecret(**to_read(client).model_dump(), client_secret=secret)
 
 
+def _may_make(user: User, client: ApiClient) -> bool:
+    """Whether `user` could make `client` now (as `create_client` allows)."""
+    if user.role == Role.admin:
+        return True
+    if user.role != Role.agency or not user.jurisdiction or client.group_id is not None:
+        return False
+    reach = client.jurisdiction
+    return reach is not None and contains(from_geojson(user.jurisdiction), from_geojson(reach))
+
+
+async def revoke_clients_beyond(session: AsyncSession, user: User) -> int:
+    """After an admin changed `user`'s role or jurisdiction: revoke the clients they made
+    that they could no longer make (an officer's all of them when no longer an officer,
+    those now outside a narrowed jurisdiction), so that no client acts for someone who
+    may not act; how many. Erasure is not this: an erased officer's clients go on
+    without them (`created_by` set null), as the agency's integration."""
+    made = await session.scalars(
+        select(ApiClient).where(
+            col(ApiClient.created_by) == user.id, col(ApiClient.revoked_at).is_(None)
+        )
+    )
+    revoked = 0
+    for client in made.all():
+        if not _may_make(user, client):
+            await revoke_client(session, client)
+            revoked += 1
+    return revoked
+
+
 async def revoke_client(session: AsyncSession, client: ApiClient) -> None:
     """Revoke: no new token, and its tokens already issued are refused from now on; the
     channels hear of it through the outbox (webhooks disable the client's subscriptions)."""

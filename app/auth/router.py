@@ -269,8 +269,14 @@ async def update_user_role(
     session: SessionDep,
     ctx: AuthContextDep,
 ) -> UserRead:
-    """Set a user's global role, and an agency user's jurisdiction (admin only)."""
+    """Set a user's global role, and an agency user's jurisdiction (admin only).
+
+    The API clients the user made and could no longer make are revoked at once, their
+    tokens with them: all of an officer's when they stop being one (an admin's too when
+    demoted), those outside an officer's narrowed jurisdiction: no client goes on acting
+    for someone who may no longer act so."""
     user = await service.admin_update_user(session, ctx.settings, user_id, data)
+    await clients.revoke_clients_beyond(session, user)
     return UserRead.model_validate(user)
 
 

@@ -358,3 +358,63 @@ async def test_an_export_lists_the_clients_the_person_made_without_secrets(
     assert item["id"] == made.id
     assert item["scopes"] == ["alerts:read"]
     assert made.secret not in export.text
+
+
+async def test_an_officers_clients_end_with_their_power_to_make_them(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """A demoted officer (or one whose jurisdiction an admin narrows) may still hold a
+    client's secret: the clients they could no longer make are revoked, tokens and all."""
+    officer = await new_agency(app, client)  # 20 km around central London
+    colleague = await new_agency(app, client)
+    admin = await new_admin(app, client)
+    whole = await new_api_client(client, officer, ("alerts:read", "alerts:write"))
+    near = await new_api_client(client, officer, jurisdiction=circle(LONDON, 5_000))
+    theirs = await new_api_client(client, colleague)
+    token = (await client_token(client, whole)).json()["access_token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert (await client.get("/v1/alerts", headers=bearer)).status_code == 200
+
+    narrowed = await client.patch(
+        f"/v1/admin/users/{officer.id}",
+        headers=admin.headers,
+        json={"role": "agency", "jurisdiction": circle(LONDON, 8_000)},
+    )
+    assert narrowed.status_code == 200, narrowed.text
+    assert (await client.get("/v1/alerts", headers=bearer)).status_code == 401
+    assert (await client_token(client, whole)).json()["error"] == "invalid_client"
+    assert (await client_token(client, near)).status_code == 200  # still inside
+
+    demoted = await client.patch(
+        f"/v1/admin/users/{officer.id}", headers=admin.headers, json={"role": "resident"}
+    )
+    assert demoted.status_code == 200, demoted.text
+    assert (await client_token(client, near)).json()["error"] == "invalid_client"
+    assert (await client_token(client, theirs)).status_code == 200  # a colleague's go on
+    listed = (await client.get("/v1/admin/clients", headers=admin.headers)).json()["items"]
+    revoked = {c["client_id"] for c in listed if c["revoked_at"] is not None}
+    assert revoked == {whole.id, near.id}
+
+
+async def test_an_officer_made_admin_keeps_their_clients(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    officer = await new_agency(app, client)
+    admin = await new_admin(app, client)
+    made = await new_api_client(client, officer)
+    promoted = await client.patch(
+        f"/v1/admin/users/{officer.id}", headers=admin.headers, json={"role": "admin"}
+    )
+    assert promoted.status_code == 200, promoted.text
+    assert (await client_token(client, made)).status_code == 200
+    # An admin's client without a jurisdiction ends when they are no longer an admin.
+    everywhere = await new_api_client(client, officer)
+    assert everywhere.body["jurisdiction"] is None
+    back = await client.patch(
+        f"/v1/admin/users/{officer.id}",
+        headers=admin.headers,
+        json={"role": "agency", "jurisdiction": circle(LONDON, 20_000)},
+    )
+    assert back.status_code == 200, back.text
+    assert (await client_token(client, everywhere)).json()["error"] == "invalid_client"
+    assert (await client_token(client, made)).status_code == 200  # inside: it goes on
