@@ -105,6 +105,10 @@ def _require_manager(user: User) -> None:
 async def create_client(
     session: AsyncSession, settings: Settings, user: User, data: ClientCreate
 ) -> ClientWithSecret:
+    # The maker's row locked and read afresh (PostgreSQL; SQLite's writers are one at a
+    # time): a role change committed since the request read it is seen here, and one not
+    # yet committed waits for this client, then revokes it (revoke_clients_beyond).
+    await session.refresh(user, ["role", "jurisdiction"], with_for_update=True)
     _require_manager(user)
     jurisdiction: dict[str, Any] | None = None
     if data.jurisdiction is not None:

@@ -40,7 +40,7 @@ from app.evidence.schemas import (
     SourceCounts,
     Trend,
 )
-from app.geo.grid import cell_clause
+from app.geo.grid import cell_join
 from app.geo.shapes import Shape, circles_touching
 from app.groups import service as groups_service
 from app.incidents import monthly
@@ -78,14 +78,15 @@ async def police_counts(session: AsyncSession, shape: Shape, periods: Periods) -
     """Police-recorded crimes in `shape` by month and category, over all three periods:
     the candidates by grid cell (app.geo.grid) and month in one statement, then the exact
     test on their points (a borough holds tens of thousands of them a year)."""
-    condition, params = cell_clause("p.cell", shape.boxes())
+    dialect = session.get_bind().dialect.name
+    source, condition, params = cell_join("p.cell", shape.boxes(), dialect)
     # SQLite without statistics (it gathers none by itself) would take the month's index
     # and read every crime of the period; a unary + keeps it on the cells' (PostgreSQL
-    # plans by its statistics).
-    month = "+p.month" if session.get_bind().dialect.name == "sqlite" else "p.month"
+    # plans by its statistics). The ranges drive: a seek of the cells' index each.
+    month = "+p.month" if dialect == "sqlite" else "p.month"
     statement = text(
-        "SELECT p.month, p.category, p.lon, p.lat FROM police_crimes p"  # noqa: S608
-        f" WHERE {condition} AND {month} >= :first AND {month} < :end"
+        f"SELECT p.month, p.category, p.lon, p.lat FROM {source}"  # noqa: S608
+        f" JOIN police_crimes p ON {condition} WHERE {month} >= :first AND {month} < :end"
     ).bindparams(bindparam("first", type_=Date), bindparam("end", type_=Date))
     with offloaded():
         rows = (

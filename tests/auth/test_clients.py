@@ -3,17 +3,24 @@ client-credentials grant at the token endpoint."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import uuid
 from datetime import timedelta
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
 from sqlmodel import col
 
-from app.auth.models import ApiClient
+from app.auth import clients, service
+from app.auth.client_schemas import ClientCreate
+from app.auth.models import ApiClient, Role, User
+from app.auth.schemas import AdminUserUpdate
+from app.auth.scopes import Scope
 from app.db import utcnow
+from app.problems import Problem
 from tests.alerts.factories import LONDON, SURREY, circle, new_agency
 from tests.auth.factories import (
     ApiClientCredentials,
@@ -418,3 +425,32 @@ async def test_an_officer_made_admin_keeps_their_clients(
     assert back.status_code == 200, back.text
     assert (await client_token(client, everywhere)).json()["error"] == "invalid_client"
     assert (await client_token(client, made)).status_code == 200  # inside: it goes on
+
+
+async def test_an_officer_demoted_while_making_a_client_is_left_with_none(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """The officer's request read their account (an officer's) before the admin's
+    demotion committed: the client it goes on to make must not survive the demotion."""
+    if app.state.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's writers go one at a time (BEGIN IMMEDIATE): no interleaving")
+    officer = await new_agency(app, client)
+    await new_admin(app, client)
+    settings, sessions = app.state.settings, app.state.sessionmaker
+    made = None
+    async with sessions() as making, making.begin():
+        user = await making.get(User, officer.id)  # as the request's caller is read
+        assert user is not None
+        assert user.role == Role.agency
+        async with sessions() as demoting, demoting.begin():  # PATCH /v1/admin/users/{id}
+            demoted = await service.admin_update_user(
+                demoting, settings, officer.id, AdminUserUpdate(role=Role.resident)
+            )
+            await clients.revoke_clients_beyond(demoting, demoted)
+        with contextlib.suppress(Problem):  # refused, having seen the demotion: fine too
+            made = await clients.create_client(
+                making, settings, user, ClientCreate(name="late", scopes=[Scope.alerts_read])
+            )
+    if made is not None:
+        row = await stored(app, str(made.client_id))
+        assert row.revoked_at is not None, "a resident's client, unrevoked"

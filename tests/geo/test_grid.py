@@ -12,13 +12,14 @@ from pathlib import Path
 
 import numpy as np
 from fastapi import FastAPI
+from shapely.geometry import Polygon
 
 from app.evidence.importer import import_files
 from app.evidence.months import Months
 from app.evidence.police_data import CSV_HEADER
 from app.evidence.service import Periods, police_counts
-from app.geo.grid import CELLS_PER_DEGREE, MAX_RANGES, cell, cell_clause, cell_ranges
-from app.geo.shapes import Box, Circle, circles_touching
+from app.geo.grid import CELLS_PER_DEGREE, MAX_RANGES, cell, cell_join, cell_ranges
+from app.geo.shapes import Box, Circle, PolygonShape, Shape, circles_touching, laea_area_m2
 from tests.geo.random_shapes import random_centre, random_shape
 
 STEP = 1.0 / CELLS_PER_DEGREE
@@ -85,13 +86,27 @@ def test_the_ranges_reach_no_further_than_the_next_cell() -> None:
 def test_a_huge_area_is_one_range_and_the_statement_stays_small() -> None:
     boxes: list[Box] = [(-10.0, -60.0, 10.0, 60.0)]  # 12,000 rows of the grid
     assert cell_ranges(boxes) == [(cell(-10.0, -60.0), cell(10.0, 60.0))]
-    condition, params = cell_clause("p.cell", boxes)
-    assert condition.count("BETWEEN") == 1
-    assert len(params) == 2
     # Fifty kilometres square (the largest area allowed): a range per row of cells.
     wide = Circle(-0.12, 51.5, 25_000).boxes()
     assert 40 < len(cell_ranges(wide)) <= MAX_RANGES
-    assert cell_clause("p.cell", []) == ("1 = 0", {})
+    # However many ranges, one parameter (SQLite) or two (PostgreSQL).
+    for dialect, names in (("sqlite", {"cell_ranges"}), ("postgresql", {"cell_lo", "cell_hi"})):
+        for shape_boxes in (boxes, wide, []):
+            _, _, params = cell_join("p.cell", shape_boxes, dialect)
+            assert set(params) == names
+
+
+def test_a_tall_thin_area_reads_its_own_cells_not_whole_rows() -> None:
+    """A resident's group may be 10 km² yet 2.5° tall (a 35 m wide strip): its ranges are
+    its own cells, one or two a row, never every longitude of those rows."""
+    west, east = -1.0, -0.9995
+    strip = PolygonShape(
+        Polygon([(west, 51.0), (east, 51.0), (east, 53.5), (west, 53.5), (west, 51.0)])
+    )
+    assert laea_area_m2(strip.geometry) / 1e6 < 10.0  # NW_MAX_UNVERIFIED_AREA_KM2
+    rows = round(2.5 * CELLS_PER_DEGREE) + 2  # and the one its box's padding may reach
+    read = sum(high - low + 1 for low, high in cell_ranges(strip.boxes()))
+    assert read <= 2 * rows, f"{read:,} cells for a box of {2 * rows}"  # not 9 million
 
 
 async def test_police_counts_match_a_brute_force_count(app: FastAPI, tmp_path: Path) -> None:
@@ -114,8 +129,10 @@ async def test_police_counts_match_a_brute_force_count(app: FastAPI, tmp_path: P
     periods = Periods.of(Months(date(2024, 1, 1), date(2024, 3, 1)))
     found = 0
     async with app.state.sessionmaker() as session:
-        for _ in range(60):
-            shape = random_shape(rng, polygon_share=0.3)
+        # A tall strip (300 rows of cells, 300 ranges joined) among the random shapes.
+        strip = PolygonShape(Polygon([(-0.13, 50.5), (-0.11, 50.5), (-0.11, 53.5), (-0.13, 53.5)]))
+        shapes: list[Shape] = [strip, *(random_shape(rng, polygon_share=0.3) for _ in range(60))]
+        for shape in shapes:
             inside = circles_touching(shape, lons, lats, np.zeros(len(rows)))
             expected = Counter(
                 (r[2], categories[r[3]]) for r, hit in zip(rows, inside, strict=True) if hit
