@@ -70,12 +70,16 @@ async def test_an_officers_client_sees_its_reports_as_the_officer_does(
     assert one.json() == item
     assert (await client.get(f"/v1/incidents/{far['id']}", headers=headers)).status_code == 404
 
-    # Once its officer is one no more, the client sees what a member would, at most.
+    # Once it has no officer (theirs erased: the client goes on as the agency's), it sees
+    # what a member would, at most. (Demoting them revokes it: tests/auth/test_clients.py.)
     admin = await new_admin(app, client)
-    demoted = await client.patch(
-        f"/v1/admin/users/{officer.id}", headers=admin.headers, json={"role": "resident"}
+    erased = await client.request(
+        "DELETE",
+        f"/v1/admin/users/{officer.id}",
+        headers=admin.headers,
+        json={"password": admin.password},
     )
-    assert demoted.status_code == 200, demoted.text
+    assert erased.status_code == 204, erased.text
     after = (await listed(client, headers))[near["id"]]
     assert after["location"]["coordinates"] == snapped(SPOT)
     assert (after["reporter"], after["location_exact"], after["accuracy_m"]) == (None, False, None)
