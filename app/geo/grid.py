@@ -39,11 +39,8 @@ def _column(lon: float) -> int:
 
 
 def cell(lon: float, lat: float) -> int:
-    """The grid cell of a point (lon, lat in degrees): `_row` and `_column` written out,
-    as it runs once per imported crime."""
-    return int((min(max(lat, -90.0), 90.0) + 90.0) * CELLS_PER_DEGREE) * _ROW + int(
-        (min(max(lon, -180.0), 180.0) + 180.0) * CELLS_PER_DEGREE
-    )
+    """The grid cell of a point (lon, lat in degrees)."""
+    return _row(lat) * _ROW + _column(lon)
 
 
 def cell_ranges(boxes: Iterable[Box]) -> list[tuple[int, int]]:

@@ -4,16 +4,13 @@ were worked out by hand, and residents' reports beside it."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from app.evidence.importer import import_files
 from app.evidence.police_data import CSV_HEADER
-from app.geo.index import index_for
-from app.geo.shapes import Circle
-from app.incidents.models import Incident
+from tests.incidents.factories import seed_rows
 
 IN = (-0.1270, 51.5080)  # inside LONDON (a 1.75 km circle around -0.1276, 51.5072)
 OUT = (-0.2000, 51.5500)  # 6 km away
@@ -94,22 +91,4 @@ RESIDENT_TOTALS = {"current": {"theft": 12}, "previous": {"theft": 2}, "year_ago
 
 
 async def seed_residents(app: FastAPI, reporter: uuid.UUID) -> None:
-    async with app.state.sessionmaker() as session, session.begin():
-        for when, category, status, (lon, lat), (s_lon, s_lat) in RESIDENTS:
-            at = datetime.fromisoformat(when).replace(tzinfo=UTC)
-            incident = Incident(
-                reporter_id=reporter,
-                category=category,
-                description="x",
-                occurred_at=at,
-                reported_at=at,
-                lon=lon,
-                lat=lat,
-                snapped_lon=s_lon,
-                snapped_lat=s_lat,
-                anonymous=True,
-                status=status,
-            )
-            session.add(incident)
-            await session.flush()
-            await index_for(session).put(session, "incident", incident.id, Circle(lon, lat))
+    await seed_rows(app, reporter, RESIDENTS)

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.geo.index import index_for
-from app.geo.shapes import Circle
 from app.incidents import service as incident_service
-from app.incidents.models import Incident
 from tests.auth.factories import new_account
 from tests.groups.factories import join, new_group
-from tests.incidents.factories import SPOT
+from tests.incidents.factories import SPOT, seed_rows
 
 LEEDS = (-1.55, 53.8)
 
@@ -38,25 +34,7 @@ FIXTURE = [
 
 
 async def seed(app: FastAPI, reporter: uuid.UUID) -> None:
-    async with app.state.sessionmaker() as session, session.begin():
-        for when, category, status, (lon, lat) in FIXTURE:
-            at = datetime.fromisoformat(when).replace(tzinfo=UTC)
-            incident = Incident(
-                reporter_id=reporter,
-                category=category,
-                description="x",
-                occurred_at=at,
-                reported_at=at,
-                lon=lon,
-                lat=lat,
-                snapped_lon=lon,
-                snapped_lat=lat,
-                anonymous=True,
-                status=status,
-            )
-            session.add(incident)
-            await session.flush()
-            await index_for(session).put(session, "incident", incident.id, Circle(lon, lat))
+    await seed_rows(app, reporter, [(w, c, s, p, p) for w, c, s, p in FIXTURE])
 
 
 @pytest.mark.parametrize("chunk", [10_000, 2])
